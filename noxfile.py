@@ -85,6 +85,8 @@ def translations(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def gpu(session: nox.Session) -> None:
     """The same verification on a CUDA device; fails (does not pretend) where CUDA is absent."""
+    if shutil.which("nvidia-smi") is None:
+        session.error("CUDA is absent on this machine (no nvidia-smi): the gpu session needs an NVIDIA GPU runner")
     python = _book_python(session, name="book-gpu", torch=os.environ.get("LLM_ANATOMY_TORCH_GPU", "torch"))
     session.run(python, "-c", "from llm_anatomy.device import get_device; print('running on', get_device('cuda'))", external=True)
     env = {**QUIET, "LLM_ANATOMY_DEVICE": "cuda"}

@@ -9,7 +9,14 @@ import nbformat
 import pytest
 import torch
 
-from llm_anatomy.book.blocks import DOCS, BookError, chapter_files, expand_snippets, module_of, parse_blocks
+from llm_anatomy.book.blocks import (
+    DOCS,
+    BookError,
+    chapter_files,
+    expand_snippets,
+    module_of,
+    parse_blocks,
+)
 from llm_anatomy.book.glossary import load as load_glossary
 from llm_anatomy.book.glossary import markdown_table
 from llm_anatomy.book.notebooks import chapter_notebook

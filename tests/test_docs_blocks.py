@@ -12,7 +12,13 @@ import sys
 
 import pytest
 
-from llm_anatomy.book.blocks import DEFAULT_LANGUAGE, LANGUAGES, CodeBlock, chapter_files, parse_blocks
+from llm_anatomy.book.blocks import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    CodeBlock,
+    chapter_files,
+    parse_blocks,
+)
 from llm_anatomy.book.runner import PageRunner
 
 

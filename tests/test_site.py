@@ -136,5 +136,5 @@ def test_search_finds_a_russian_word() -> None:
 def test_site_names_are_translated() -> None:
     names = {lang.locale: lang.site_name for lang in site_config()["plugins"]["i18n"].config.languages}
     for lang in ("zh", "ru"):
-        assert f"<title>" in _page(lang, "07-autograd.md").read_text(encoding="utf-8")
+        assert "<title>" in _page(lang, "07-autograd.md").read_text(encoding="utf-8")
         assert names[lang] in (SITE / LANG_PREFIX[lang] / "index.html").read_text(encoding="utf-8")

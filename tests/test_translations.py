@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from llm_anatomy.book.blocks import DOCS, LANGUAGES, site_config
-from llm_anatomy.book.translations import MISSING, UNSTAMPED, code_of, english_pages, format_status, status
+from llm_anatomy.book.translations import (
+    MISSING,
+    UNSTAMPED,
+    code_of,
+    english_pages,
+    format_status,
+    status,
+)
 
 TRANSLATED = [lang for lang in LANGUAGES if lang != "en"]
 

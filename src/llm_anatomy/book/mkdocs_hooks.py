@@ -5,7 +5,9 @@ mkdocs-static-i18n builds the site once per language by running the whole build 
 * ``on_config`` tells the build's other parts which language is being built: the theme
   language (mkdocstrings reads it before the i18n plugin sets it, which left its labels one
   language behind), ``LLM_ANATOMY_LANG`` for figure labels, and a fresh markdown-exec state
-  (a chapter's session must not see the previous language's variables).
+  (a chapter's session must not see the previous language's variables), and autorefs'
+  anchor maps emptied (each language has its own API page), and jieba given the glossary's
+  Chinese terms as a user dictionary for the search index.
 * ``on_files`` runs after the i18n plugin, which rebuilt the file list and dropped
   mkdocs-jupyter's wrapper of notebook pages: without this hook a notebook page is written
   as raw JSON and ``--strict`` still passes.
@@ -20,9 +22,10 @@ import re
 from pathlib import Path, PurePosixPath
 
 from mkdocs.plugins import event_priority
-from mkdocs.structure.files import File, Files
+from mkdocs.structure.files import Files
 
 from llm_anatomy.book.blocks import LANGUAGES
+from llm_anatomy.book.glossary import load as load_glossary
 from llm_anatomy.book.notebooks import CHAPTER_NAME, write_notebook
 from llm_anatomy.plot import LANG_ENV_VAR
 
@@ -43,7 +46,25 @@ def on_config(config):
 
     exec_python._sessions_globals.clear()
     exec_python._sessions_counter.clear()
+    # autorefs keeps its anchor maps between builds: each language would see the others'
+    # API anchors as duplicates ("Multiple primary URLs found").
+    autorefs = config.plugins.get("autorefs")
+    for url_map in ("_primary_url_map", "_secondary_url_map", "_title_map", "_breadcrumbs_map", "_abs_url_map"):
+        getattr(autorefs, url_map, {}).clear()
+    _glossary_words_for_search(config)
     return config
+
+
+def _glossary_words_for_search(config) -> None:
+    """Teach jieba the glossary's Chinese terms, so that search finds 计算图 as one word."""
+    search = config.plugins.get("material/search") or config.plugins.get("search")
+    if search is None:
+        return
+    user_dict = Path(config.config_file_path).parent / ".cache" / "jieba-glossary.txt"
+    user_dict.parent.mkdir(parents=True, exist_ok=True)
+    words = sorted({t.zh for t in load_glossary() if " " not in t.zh})
+    user_dict.write_text("".join(f"{w} 100000 n\n" for w in words), encoding="utf-8")
+    search.config.jieba_dict_user = str(user_dict)
 
 
 class _Alternate:
