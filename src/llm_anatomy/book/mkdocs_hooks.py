@@ -108,7 +108,7 @@ def on_page_content(html: str, page, config, files) -> str:
         return html
     link = (
         f'<p class="la-notebook-link"><a href="{Path(name).with_suffix(".ipynb")}" download>'
-        f"&#x2B73; {DOWNLOAD_LABEL[_language(config)]}</a></p>"
+        f"&#x2193; {DOWNLOAD_LABEL[_language(config)]}</a></p>"
     )
     # right under the chapter's title
     return re.sub(r"(</h1>)", r"\1" + link, html, count=1)
