@@ -9,6 +9,7 @@ in Jupyter.
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import re
@@ -68,7 +69,9 @@ def show(fig: Figure) -> None:
     """Show a figure: inline in Jupyter, otherwise print it as an HTML ``<figure>``.
 
     On the website the block that calls ``show`` is executed with ``html="1"``, so the
-    printed SVG becomes part of the page.
+    printed SVG becomes part of the page. markdown-exec captures output through the
+    ``print`` it places in the block's globals, not through ``sys.stdout``, so the figure is
+    printed with the caller's ``print``.
     """
     if _in_notebook():
         from IPython.display import display
@@ -76,5 +79,6 @@ def show(fig: Figure) -> None:
         display(fig)
     else:
         svg = re.sub(r"\s+\n", "\n", to_svg(fig))
-        print(f'<figure class="la-figure">{svg}</figure>')
+        caller_print = inspect.currentframe().f_back.f_globals.get("print", print)
+        caller_print(f'<figure class="la-figure">{svg}</figure>')
     plt.close(fig)
