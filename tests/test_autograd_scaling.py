@@ -44,9 +44,9 @@ def test_find_free_port_can_be_bound() -> None:
         s.bind(("127.0.0.1", port))
 
 
-def test_checkpointed_gradients_equal_normal_ones_and_recompute_forward() -> None:
-    plain, plain_calls = checkpoint_gradients(use_checkpoint=False, n_blocks=5)
-    ckpt, ckpt_calls = checkpoint_gradients(use_checkpoint=True, n_blocks=5)
+def test_checkpointed_gradients_equal_normal_ones_and_recompute_forward(device: torch.device) -> None:
+    plain, plain_calls = checkpoint_gradients(use_checkpoint=False, n_blocks=5, device=device)
+    ckpt, ckpt_calls = checkpoint_gradients(use_checkpoint=True, n_blocks=5, device=device)
     assert plain_calls == 5  # one forward per block
     assert ckpt_calls == 10  # and one more per block during backward
     assert len(plain) == len(ckpt) == 10  # weight and bias of 5 blocks
@@ -54,8 +54,8 @@ def test_checkpointed_gradients_equal_normal_ones_and_recompute_forward() -> Non
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_bf16_autocast_is_close_to_fp32() -> None:
-    dtype, rel = autocast_error(torch.bfloat16)
+def test_bf16_autocast_is_close_to_fp32(device: torch.device) -> None:
+    dtype, rel = autocast_error(torch.bfloat16, device=device)
     assert dtype == torch.bfloat16
     # bfloat16 keeps 8 significant bits: relative errors of a few 1e-3 are expected.
     assert 0 < rel < 2e-2
