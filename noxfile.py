@@ -63,7 +63,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def serve(session: nox.Session) -> None:
-    """Preview the site with live reload on http://127.0.0.1:8000."""
+    """Preview the site with live reload on http://127.0.0.1:8000/llm-anatomy/ (the path of site_url)."""
     python = _book_python(session)
     session.run(python, "-m", "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", *session.posargs, env=QUIET, external=True)
 
@@ -107,7 +107,7 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks (not tests): our implementations beside their peers; results in bench/results/."""
     python = _book_python(session)
-    session.run(python, "-m", "pip", "install", "-q", "-e", ".[bench]", external=True)
+    session.run(python, "-m", "pip", "install", "-q", "micrograd==0.1.0", external=True)  # the [bench] extra
     for script in sorted((ROOT / "bench").glob("*.py")):
         session.run(python, str(script), *session.posargs, external=True)
 

@@ -19,6 +19,10 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 LANGUAGES = ("en", "zh", "ru")
+
+# Matplotlib's default font has no Chinese glyphs. That only affects its layout estimate:
+# figures are shown as SVG whose text the browser (or Jupyter) draws with its own fonts.
+warnings.filterwarnings("ignore", message="Glyph .* missing from font")
 LANG_ENV_VAR = "LLM_ANATOMY_LANG"
 
 
@@ -55,18 +59,14 @@ def _in_notebook() -> bool:
 def to_svg(fig: Figure) -> str:
     """Render a figure as a standalone, reproducible SVG element (no date stamp)."""
     buffer = io.StringIO()
-    with warnings.catch_warnings():
-        # Glyphs missing from Matplotlib's font only matter for its layout: the text is
-        # kept as text and the browser draws it.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "llm-anatomy"}):
-            fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "llm-anatomy"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
 
 
 def show(fig: Figure) -> None:
-    """Show a figure: inline in Jupyter, otherwise print it as an HTML ``<figure>``.
+    """Show a figure as SVG: inline in Jupyter, otherwise printed as an HTML ``<figure>``.
 
     On the website the block that calls ``show`` is executed with ``html="1"``, so the
     printed SVG becomes part of the page. markdown-exec captures output through the
@@ -74,9 +74,9 @@ def show(fig: Figure) -> None:
     printed with the caller's ``print``.
     """
     if _in_notebook():
-        from IPython.display import display
+        from IPython.display import SVG, display
 
-        display(fig)
+        display(SVG(to_svg(fig)))
     else:
         svg = re.sub(r"\s+\n", "\n", to_svg(fig))
         caller_print = inspect.currentframe().f_back.f_globals.get("print", print)

@@ -31,7 +31,7 @@ DEFAULT_LANGUAGE = "en"
 PYTHON_LANGS = {"python", "py", "python3", "pycon"}
 FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+-]*)[ \t]*(?P<info>.*)$")
 SNIPPET_LINE = re.compile(r"^\s*-{1,}8<-{1,}\s+[\"'](?P<target>[^\"']+)[\"']\s*$")
-MARKER = re.compile(r"^\s*<!--\s*(?P<body>pytest[\w.-]*[:.][^>]*?)\s*-->\s*$")
+MARKER = re.compile(r"^\s*<!--\s*(?P<body>pytest[\w-]*[:.].*?)\s*-->\s*$")
 
 
 class BookError(ValueError):
