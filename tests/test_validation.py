@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llm_anatomy.validation import as_matrix, as_vector, check_binary, check_full_rank, check_same_length
+from llm_anatomy.validation import (
+    as_matrix,
+    as_vector,
+    check_binary,
+    check_full_rank,
+    check_same_length,
+)
 
 
 def test_shapes_are_normalised() -> None:
