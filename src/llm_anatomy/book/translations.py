@@ -105,9 +105,12 @@ def stamp(page: Path) -> str:
 def code_of(page: Path) -> list[tuple[str, str]]:
     """The code of a page that must be identical in every language: (fence info, code) pairs.
 
-    Notebook pages contribute their code cells.
+    Notebook pages contribute their code cells; Markdown pages their fenced blocks and their
+    mkdocstrings directives (``::: module``), which decide what the API pages document.
     """
     if page.suffix == ".ipynb":
         cells = json.loads(page.read_text(encoding="utf-8"))["cells"]
         return [("code", "".join(c["source"])) for c in cells if c["cell_type"] == "code"]
-    return [(f"{b.lang} {sorted(b.options.items())}", b.source) for b in parse_blocks(page)]
+    blocks = [(f"{b.lang} {sorted(b.options.items())}", b.source) for b in parse_blocks(page)]
+    directives = [("mkdocstrings", ln.strip()) for ln in page.read_text(encoding="utf-8").splitlines() if ln.startswith(":::")]
+    return blocks + directives
