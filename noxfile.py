@@ -105,11 +105,26 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not tests): our implementations beside their peers; results in bench/results/."""
+    """Benchmarks (not tests); results in bench/results/.
+
+    ``nox -s bench`` runs every benchmark but the long training runs (``bench/train_*.py``);
+    ``nox -s bench -- NAME [ARGS...]`` runs ``bench/NAME.py`` alone, with its own arguments
+    (e.g. ``nox -s bench -- train_python_gpt --steps 2000``).
+    """
     python = _book_python(session)
     session.run(python, "-m", "pip", "install", "-q", "micrograd==0.1.0", external=True)  # the [bench] extra
+    # the peer GPT implementation; --no-deps: it requires tensorflow and jupyterlab, which its model does not use
+    session.run(python, "-m", "pip", "install", "-q", "--no-deps", "llms-from-scratch==1.0.19", external=True)
+    if session.posargs:
+        name, *args = session.posargs
+        script = ROOT / "bench" / f"{name.removesuffix('.py')}.py"
+        if not script.exists():
+            session.error(f"no benchmark {script.name} in bench/")
+        session.run(python, str(script), *args, external=True)
+        return
     for script in sorted((ROOT / "bench").glob("*.py")):
-        session.run(python, str(script), *session.posargs, external=True)
+        if not script.name.startswith("train_"):
+            session.run(python, str(script), external=True)
 
 
 @nox.session(venv_backend="none")
