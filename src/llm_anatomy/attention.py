@@ -375,8 +375,6 @@ def tiled_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_siz
     out = torch.zeros(q.shape[:-1] + (v.shape[-1],), dtype=q.dtype, device=q.device)
     for start in range(0, num_keys, block_size):
         block = slice(start, start + block_size)
-        if causal and not allowed[:, block].any():
-            break  # every later block lies in the future of every query
         scores = q @ k[..., block, :].transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T_q, block)
         if causal:
             scores = scores.masked_fill(~allowed[:, block], float("-inf"))
