@@ -195,3 +195,12 @@ def test_device_selection() -> None:
 def test_every_notebook_page_has_a_kernel() -> None:
     for nb in DOCS.rglob("*.ipynb"):
         assert json.loads(nb.read_text(encoding="utf-8"))["metadata"]["kernelspec"]["language"] == "python"
+
+
+def test_no_executed_block_is_expected_to_fail() -> None:
+    # markdown-exec turns an exception into a build warning, so --strict fails: an executed
+    # block that shows an error must catch it and print it.
+    for lang_page in sorted(DOCS.glob("*/*.md")):
+        for block in parse_blocks(lang_page):
+            if block.kind == "exec":
+                assert not any("xfail" in m for m in block.markers), f"{block.label()}: xfail on an executed block"
