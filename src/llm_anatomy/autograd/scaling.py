@@ -191,6 +191,7 @@ def _ddp_worker(out_path: str, use_ddp: bool) -> None:
             # The wrapper all-reduces gradients itself, in buckets, during backward.
             ddp = nn.parallel.DistributedDataParallel(model)
             nn.functional.mse_loss(ddp(x[shard]), y[shard]).backward()
+            del ddp  # drop the wrapper (and its communication hooks) before the group goes
         else:
             shard_gradients(model, x[shard], y[shard])
             for p in model.parameters():
@@ -198,6 +199,7 @@ def _ddp_worker(out_path: str, use_ddp: bool) -> None:
                 p.grad /= world_size  # ...then divide: the average gradient
         if rank == 0:
             torch.save([p.grad for p in model.parameters()], out_path)
+        dist.barrier()  # close the connections only when every rank is done with them
     finally:
         dist.destroy_process_group()
 
