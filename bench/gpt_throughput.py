@@ -19,6 +19,7 @@ Usage (from the repository root)::
 
     PYTHONPATH=src python bench/gpt_throughput.py            # writes bench/results/gpt_throughput.json
     PYTHONPATH=src python bench/gpt_throughput.py --quick    # a tiny smoke run, nothing written
+    PYTHONPATH=src python bench/gpt_throughput.py --device cuda  # writes bench/results/gpt_throughput_cuda.json
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ import transformers
 from llms_from_scratch.ch04 import GPTModel as RaschkaGPTModel
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from llm_anatomy.device import get_device
 from llm_anatomy.gpt import GPTConfig, GPTModel, generate, load_hf_state_dict
 
-RESULTS = Path(__file__).parent / "results" / "gpt_throughput.json"
+RESULTS = Path(__file__).parent / "results"
 
 # The training configurations: GPT-2 small at context 256, and the Python GPT of bench/train_python_gpt.py.
 CONFIGS = {
@@ -55,9 +57,10 @@ CONFIGS = {
 }
 
 
-def machine() -> dict:
+def machine(device: torch.device) -> dict:
     """What the numbers were measured on."""
     return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else str(device),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -69,17 +72,22 @@ def machine() -> dict:
     }
 
 
-def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+def matmul_peak(device: torch.device, repeats: int = 10) -> float:
     """FLOP/s of the fastest of ``repeats`` float32 ``(n, n) @ (n, n)`` products."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    n = 2048 if device.type == "cpu" else 8192  # big enough to keep the device busy
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     a @ b  # warm-up
-    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    best = min(_seconds(lambda: a @ b, device) for _ in range(repeats))
     return 2 * n**3 / best
 
 
-def _seconds(fn) -> float:
+def _seconds(fn, device: torch.device) -> float:
+    """Wall-clock seconds of ``fn()``, waiting for the device's queued kernels to finish."""
+    sync = getattr(torch, device.type).synchronize  # torch.cpu/cuda/mps.synchronize
+    sync()
     start = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - start
 
 
@@ -145,12 +153,12 @@ def logits_of(model: torch.nn.Module, idx: torch.Tensor) -> torch.Tensor:
     return out.logits if hasattr(out, "logits") else out  # transformers returns an output object
 
 
-def time_training(cfg: GPTConfig, batch_size: int, steps: int) -> dict:
+def time_training(cfg: GPTConfig, batch_size: int, steps: int, device: torch.device) -> dict:
     """Seconds per training step of each model, timed in turn (one step each, round after round)."""
-    models = build_models(cfg)
+    models = {name: model.to(device) for name, model in build_models(cfg).items()}
     optimizers = {name: torch.optim.AdamW(m.parameters(), lr=1e-4) for name, m in models.items()}
     generator = torch.Generator().manual_seed(0)
-    data = torch.randint(cfg.vocab_size, (batch_size, cfg.context_length + 1), generator=generator)
+    data = torch.randint(cfg.vocab_size, (batch_size, cfg.context_length + 1), generator=generator).to(device)
     inputs, targets = data[:, :-1], data[:, 1:]
     times: dict[str, list[float]] = {name: [] for name in models}
     for round_ in range(steps + 1):  # round 0 warms up (allocations, optimizer state)
@@ -163,20 +171,22 @@ def time_training(cfg: GPTConfig, batch_size: int, steps: int) -> dict:
                 loss.backward()
                 optimizer.step()
 
-            seconds = _seconds(step)
+            seconds = _seconds(step, device)
             if round_ > 0:
                 times[name].append(seconds)
         print(f"  round {round_}: " + ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items() if t), flush=True)
     return times
 
 
-def time_generation(new_tokens: int, repeats: int, prompt_tokens: int = 8) -> dict:
+def time_generation(new_tokens: int, repeats: int, device: torch.device, prompt_tokens: int = 8) -> dict:
     """Greedy generation with the 124M architecture, random weights shared by ours and transformers."""
     cfg = GPTConfig.from_preset("gpt2-small", drop_rate=0.0, qkv_bias=True)
     torch.manual_seed(0)
     hf = GPT2LMHeadModel(hf_config(cfg)).eval()
-    ours = load_hf_state_dict(GPTModel(cfg), hf.state_dict()).eval()
+    ours = load_hf_state_dict(GPTModel(cfg), hf.state_dict()).eval().to(device)
+    hf = hf.to(device)
     prompt = torch.randint(cfg.vocab_size - 1, (1, prompt_tokens), generator=torch.Generator().manual_seed(1))
+    prompt = prompt.to(device)
     runs = {
         "ours_kv_cache": lambda: generate(ours, prompt, new_tokens, use_cache=True),
         "ours_no_cache": lambda: generate(ours, prompt, new_tokens, use_cache=False),
@@ -193,9 +203,7 @@ def time_generation(new_tokens: int, repeats: int, prompt_tokens: int = 8) -> di
             for name, run in runs.items():
                 if name == "ours_no_cache" and round_ > 0:
                     continue  # ten times slower: timed once
-                start = time.perf_counter()
-                outputs[name] = run()
-                seconds[name].append(time.perf_counter() - start)
+                seconds[name].append(_seconds(lambda run=run, name=name: outputs.__setitem__(name, run()), device))
                 print(f"  {name}: {seconds[name][-1]:.1f} s, {new_tokens / seconds[name][-1]:.1f} tokens/s", flush=True)
     results = {
         name: {"seconds": times, "median_seconds": statistics.median(times),
@@ -216,7 +224,9 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=200, help="tokens to generate")
     parser.add_argument("--gen-repeats", type=int, default=3, help="timed generations with a cache (median)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run; writes nothing")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default: results/gpt_throughput.json, _DEVICE.json off the CPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
@@ -224,9 +234,13 @@ def main() -> None:
     if args.quick:
         args.steps, args.small_steps, args.new_tokens, args.gen_repeats = 1, 1, 5, 1
 
-    report = {"machine": machine()}
-    print("measuring the float32 matmul peak ...", flush=True)
-    peak_start = matmul_peak()  # measured again at the end; the larger value is the peak
+    device = get_device(args.device)
+    if args.out is None:
+        suffix = "" if device.type == "cpu" else f"_{device.type}"
+        args.out = RESULTS / f"gpt_throughput{suffix}.json"
+    report = {"machine": machine(device)}
+    print(f"measuring the float32 matmul peak on {device} ...", flush=True)
+    peak_start = matmul_peak(device)  # measured again at the end; the larger value is the peak
     print(f"  {peak_start / 1e9:.1f} GFLOP/s", flush=True)
 
     report["training"] = {}
@@ -236,7 +250,7 @@ def main() -> None:
         if args.quick and label == "gpt2-124M":
             continue
         print(f"training step, {label}: batch {batch_size} x {cfg.context_length} tokens", flush=True)
-        times = time_training(cfg, batch_size, steps)
+        times = time_training(cfg, batch_size, steps, device)
         tokens = batch_size * cfg.context_length
         flops = training_flops_per_token(cfg) * tokens
         models = {}
@@ -264,9 +278,9 @@ def main() -> None:
             print(f"  {name:18} {m['tokens_per_s']:8.0f} tokens/s  {m['model_flops_per_s'] / 1e9:6.1f} GFLOP/s")
 
     print(f"generation, 124M architecture, {args.new_tokens} new tokens", flush=True)
-    gen = time_generation(args.new_tokens, args.gen_repeats)
+    gen = time_generation(args.new_tokens, args.gen_repeats, device)
 
-    peak_end = matmul_peak()
+    peak_end = matmul_peak(device)
     print(f"float32 matmul peak at the end: {peak_end / 1e9:.1f} GFLOP/s", flush=True)
     peak = max(peak_start, peak_end)
     report["matmul_peak_flops"] = peak
