@@ -87,7 +87,10 @@ def gpu(session: nox.Session) -> None:
     """The same verification on a CUDA device; fails (does not pretend) where CUDA is absent."""
     if shutil.which("nvidia-smi") is None:
         session.error("CUDA is absent on this machine (no nvidia-smi): the gpu session needs an NVIDIA GPU runner")
-    python = _book_python(session, name="book-gpu", torch=os.environ.get("LLM_ANATOMY_TORCH_GPU", "torch"))
+    # LLM_ANATOMY_GPU_PYTHON: an interpreter that already has a CUDA torch and the book's
+    # dependencies (a GPU image's python, an offline runner); otherwise .nox/book-gpu is made.
+    python = os.environ.get("LLM_ANATOMY_GPU_PYTHON") or _book_python(
+        session, name="book-gpu", torch=os.environ.get("LLM_ANATOMY_TORCH_GPU", "torch"))
     session.run(python, "-c", "from llm_anatomy.device import get_device; print('running on', get_device('cuda'))", external=True)
     env = {**QUIET, "LLM_ANATOMY_DEVICE": "cuda"}
     session.run(python, "-m", "mkdocs", "build", "--strict", env=env, external=True)

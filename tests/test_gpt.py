@@ -41,9 +41,9 @@ def tiny_hf(seed: int = 0, **overrides) -> GPT2LMHeadModel:
     return GPT2LMHeadModel(cfg).eval()
 
 
-def tiny_ours(hf: GPT2LMHeadModel, device) -> GPTModel:
+def tiny_ours(hf: GPT2LMHeadModel, device, fused: bool = True) -> GPTModel:
     """Our model built from ``hf``'s config and filled with its state dict."""
-    model = GPTModel(config_from_hf(hf.config.to_dict()))
+    model = GPTModel(replace(config_from_hf(hf.config.to_dict()), fused_kernels=fused))
     return load_hf_state_dict(model, hf.state_dict()).to(device).eval()
 
 
@@ -107,13 +107,31 @@ def test_layernorm_and_gelu_match_torch(device):
     torch.testing.assert_close(GELU()(x), NewGELUActivation()(x), atol=1e-6, rtol=0)
 
 
+def test_fused_kernels_pick_torch_modules_and_change_nothing_else(device):
+    cfg = GPTConfig(vocab_size=50, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
+    torch.manual_seed(0)
+    fused = GPTModel(cfg).to(device)
+    formulas = GPTModel(replace(cfg, fused_kernels=False)).to(device)
+    formulas.load_state_dict(fused.state_dict())  # same names: the weights move as they are
+    assert isinstance(fused.blocks[0].norm1, torch.nn.LayerNorm)
+    assert isinstance(fused.blocks[0].ff.gelu, torch.nn.GELU)
+    assert isinstance(formulas.final_norm, LayerNorm) and isinstance(formulas.blocks[1].ff.gelu, GELU)
+    idx = random_ids(2, 16, vocab=50).to(device)
+    for model in (fused, formulas):
+        model(idx).pow(2).mean().backward()
+    torch.testing.assert_close(fused(idx), formulas(idx), atol=1e-5, rtol=0)
+    for (name, a), b in zip(fused.named_parameters(), formulas.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
 # ---------------------------------------------------------------- parity with transformers
 
 
-def test_logits_match_transformers_through_safetensors(device, tmp_path):
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "formulas"])
+def test_logits_match_transformers_through_safetensors(device, tmp_path, fused):
     hf = tiny_hf()
     hf.save_pretrained(tmp_path)  # writes config.json and model.safetensors, offline
-    model = GPTModel(config_from_hf(hf.config.to_dict()))
+    model = GPTModel(replace(config_from_hf(hf.config.to_dict()), fused_kernels=fused))
     load_safetensors(model, tmp_path / "model.safetensors")
     model.to(device).eval()
     hf.to(device)
@@ -124,9 +142,10 @@ def test_logits_match_transformers_through_safetensors(device, tmp_path):
     assert (ours - theirs).abs().max().item() < TOL
 
 
-def test_logits_and_gradients_match_transformers_through_state_dict(device):
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "formulas"])
+def test_logits_and_gradients_match_transformers_through_state_dict(device, fused):
     hf = tiny_hf(seed=2).to(device)
-    model = tiny_ours(hf, device)
+    model = tiny_ours(hf, device, fused)
     idx = random_ids(2, 20, seed=3).to(device)
     ours, theirs = model(idx), hf(idx).logits
     assert (ours - theirs).abs().max().item() < TOL

@@ -15,6 +15,8 @@ from llm_anatomy.gpt.model import (
     GPTModel,
     LayerNorm,
     TransformerBlock,
+    make_gelu,
+    make_layer_norm,
     num_parameters,
 )
 
@@ -32,6 +34,8 @@ __all__ = [
     "hf_names",
     "load_hf_state_dict",
     "load_safetensors",
+    "make_gelu",
+    "make_layer_norm",
     "next_token",
     "num_parameters",
     "top_k_filter",

@@ -51,18 +51,37 @@ class GELU(nn.Module):
 # --8<-- [end:gelu]
 
 
+# --8<-- [start:kernels]
+def make_layer_norm(emb_dim: int, fused: bool = True) -> nn.Module:
+    """A LayerNorm over ``emb_dim`` features: torch's fused kernel, or ours from the formula.
+
+    Both compute the same function and call their parameters ``weight`` and ``bias``, so a
+    state dict loads into either. The fused one reads the input once and writes the output
+    once; ours runs eight tensor operations, each a full pass over the tensor (and about
+    as many again in the backward pass).
+    """
+    return nn.LayerNorm(emb_dim) if fused else LayerNorm(emb_dim)
+
+
+def make_gelu(fused: bool = True) -> nn.Module:
+    """GPT-2's tanh GELU: torch's fused kernel, or ours from the formula (eight operations)."""
+    return nn.GELU(approximate="tanh") if fused else GELU()
+# --8<-- [end:kernels]
+
+
 # --8<-- [start:feedforward]
 class FeedForward(nn.Module):
     """The per-token MLP of a block: widen four times, GELU, narrow back.
 
     Args:
         emb_dim: Width ``C`` of the input and the output.
+        fused: Use torch's fused GELU kernel (see :func:`make_gelu`).
     """
 
-    def __init__(self, emb_dim: int) -> None:
+    def __init__(self, emb_dim: int, fused: bool = True) -> None:
         super().__init__()
         self.fc = nn.Linear(emb_dim, 4 * emb_dim)  # C -> 4C
-        self.gelu = GELU()
+        self.gelu = make_gelu(fused)
         self.proj = nn.Linear(4 * emb_dim, emb_dim)  # 4C -> C
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,11 +100,11 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.norm1 = LayerNorm(cfg.emb_dim)
+        self.norm1 = make_layer_norm(cfg.emb_dim, cfg.fused_kernels)
         self.att = MultiHeadAttention(cfg.emb_dim, cfg.emb_dim, cfg.context_length, cfg.n_heads,
                                       dropout=cfg.drop_rate, qkv_bias=cfg.qkv_bias)
-        self.norm2 = LayerNorm(cfg.emb_dim)
-        self.ff = FeedForward(cfg.emb_dim)
+        self.norm2 = make_layer_norm(cfg.emb_dim, cfg.fused_kernels)
+        self.ff = FeedForward(cfg.emb_dim, cfg.fused_kernels)
         self.drop_resid = nn.Dropout(cfg.drop_rate)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
@@ -111,7 +130,7 @@ class GPTModel(nn.Module):
         self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)  # (T_max, C)
         self.drop_emb = nn.Dropout(cfg.drop_rate)
         self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
-        self.final_norm = LayerNorm(cfg.emb_dim)
+        self.final_norm = make_layer_norm(cfg.emb_dim, cfg.fused_kernels)
         self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)  # C -> V
         if cfg.tie_weights:
             self.out_head.weight = self.tok_emb.weight  # one (V, C) matrix, used twice
