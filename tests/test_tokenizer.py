@@ -143,6 +143,18 @@ def test_training_is_deterministic_and_sized(trained):
     assert all(a + b in trained.ranks for a, b in trained.merges)
 
 
+def test_training_logs_one_line_per_merge_with_the_pair_count():
+    toy = "low " * 5 + "lower " * 2 + "newest " * 6 + "widest " * 3
+    lines: list[str] = []
+    tokenizer = BPETokenizer().train(toy, vocab_size=256 + 8 + 1, log=lines.append)
+    assert len(lines) == len(tokenizer.merges) == 8
+    # the first merge is the most frequent adjacent pair of the text, counted directly
+    words = toy.split()
+    es = sum(w.count("es") for w in words)  # "newest" x6 and "widest" x3
+    assert tokenizer.merges[0] == (b"e", b"s")
+    assert lines[0] == f"256: b'e' + b's' -> b'es' ({es}x)"
+
+
 def test_training_errors():
     with pytest.raises(ValueError, match="vocab_size must be at least 256"):
         BPETokenizer().train("hello", vocab_size=200)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import pairwise
 from pathlib import Path
 
@@ -137,7 +137,7 @@ class BPETokenizer:
         self,
         text: str,
         vocab_size: int,
-        verbose: bool = False,
+        log: Callable[[str], object] | None = None,
         special_tokens: Iterable[str] = ("<|endoftext|>",),
     ) -> BPETokenizer:
         """Learn ``vocab_size - 256 - len(special_tokens)`` merges from ``text``.
@@ -150,7 +150,9 @@ class BPETokenizer:
         Args:
             text: The training text.
             vocab_size: Total number of ids: 256 bytes + merges + special tokens.
-            verbose: Print every merge.
+            log: Called with one line per merge, e.g. ``print``. A function rather than a
+                flag, so that the caller decides where the lines go (a terminal, a file, the
+                page of a book).
             special_tokens: Added after the merges, with the last ids.
 
         Returns:
@@ -190,9 +192,9 @@ class BPETokenizer:
             # (rarely, a merge rebuilds the bytes of a token made from another split: keep its id)
             ranks.setdefault(merged, len(ranks))
             merges.append(best)
-            if verbose:
+            if log is not None:
                 count = pair_counts[best]
-                print(f"{ranks[merged]}: {best[0]!r} + {best[1]!r} -> {merged!r} ({count}x)")
+                log(f"{ranks[merged]}: {best[0]!r} + {best[1]!r} -> {merged!r} ({count}x)")
             for w in sorted(pair_words[best]):
                 old, new = words[w], merge_pair(words[w], best)
                 for pair in pairwise(old):
