@@ -88,6 +88,21 @@ def test_runner_follows_markdown_exec_sessions(tmp_path) -> None:
     assert runner.sessions["s"]["y"] == 82
 
 
+def test_runner_refuses_output_that_markdown_exec_would_leave_off_the_page(tmp_path) -> None:
+    page = (
+        '```python exec="on" session="s" result="text"\nprint("on the page")\n```\n\n'
+        '```python exec="on" session="s" result="text"\nimport sys\nsys.stdout.write("in the log")\n```\n\n'
+        '```python exec="on" session="s" result="text"\nimport builtins\nbuiltins.print("in the log")\n```\n\n'
+        '```python\nprint("a notebook shows this")\n```\n'
+    )
+    blocks = parse_blocks(_write(tmp_path, page))
+    assert PageRunner(blocks).run(blocks[0]) == "on the page\n"
+    for block in blocks[1:3]:
+        with pytest.raises(BookError, match="outside the block's own print"):
+            PageRunner(blocks).run(block)
+    assert PageRunner(blocks).run(blocks[3]) == "a notebook shows this\n"  # a plain block: Jupyter shows stdout
+
+
 def test_runner_stops_a_page_after_a_failure(tmp_path) -> None:
     blocks = parse_blocks(_write(tmp_path, "```python\n1 / 0\n```\n\n```python\nprint(1)\n```\n"))
     runner = PageRunner(blocks)

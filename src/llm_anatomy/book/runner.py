@@ -6,6 +6,12 @@
   runs all of a chapter's blocks, in order, in one kernel.
 * A ``listing`` block runs in a copy of its source module's globals, which proves the text
   on the page is real code of that module and runs in its context.
+
+markdown-exec puts the page's output together from the ``print`` it places in an ``exec``
+block's globals, not from ``sys.stdout``: text that library code writes to ``sys.stdout``
+(a plain ``print`` inside a function of ``src``) lands in the build log, not on the page.
+The runner does the same and refuses such a block, so that the page shows what the prose
+says it shows.
 """
 
 from __future__ import annotations
@@ -39,6 +45,15 @@ class PageRunner:
             return {"__name__": "__main__"}
         return self.sessions.setdefault(block.session or self.page_session, {"__name__": "__main__"})
 
+    @staticmethod
+    def _page_print(buffer: io.StringIO):
+        """The ``print`` that markdown-exec gives an exec block: it writes into the page."""
+
+        def print_(*args: object, sep: str | None = " ", end: str | None = "\n", file=None, flush: bool = False) -> None:
+            print(*args, sep=sep, end=end, file=buffer if file is None else file, flush=flush)
+
+        return print_
+
     def run(self, block: CodeBlock, may_fail: bool = False) -> str:
         """Execute one block and return what it printed.
 
@@ -49,12 +64,16 @@ class PageRunner:
 
         Raises:
             BookError: if an earlier block of the page failed (the namespace is incomplete).
+            BookError: if an exec block writes to ``sys.stdout`` other than through its
+                ``print`` (the page would not show it).
             Exception: whatever the block raises.
         """
         if self.failed is not None:
             raise BookError(f"{block.label()} not run: an earlier block of this page failed ({self.failed.label()})")
         namespace = self._namespace(block)
-        stdout = io.StringIO()
+        stdout, page = io.StringIO(), io.StringIO()
+        if block.kind == "exec":
+            namespace["print"] = self._page_print(page)
         try:
             code = compile(block.code, f"<{block.label()}>", "exec")
             with contextlib.redirect_stdout(stdout):
@@ -63,4 +82,10 @@ class PageRunner:
             if not may_fail:
                 self.failed = block
             raise
-        return stdout.getvalue()
+        if block.kind == "exec" and stdout.getvalue():
+            raise BookError(
+                f"{block.label()}: wrote to sys.stdout outside the block's own print, which "
+                f"markdown-exec leaves off the page (it goes to the build log): "
+                f"{stdout.getvalue()[:200]!r}. Let the library take a print function, or return the text."
+            )
+        return page.getvalue() + stdout.getvalue()
