@@ -79,18 +79,18 @@ def matmul_peak(device: torch.device, repeats: int = 10) -> float:
     n = 2048 if device.type == "cpu" else 8192  # big enough to keep the device busy
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     a @ b  # warm-up
-    best = min(_seconds(lambda: a @ b, device) for _ in range(repeats))
+    best = min(_timed(lambda: a @ b, device)[1] for _ in range(repeats))
     return 2 * n**3 / best
 
 
-def _seconds(fn, device: torch.device) -> float:
-    """Wall-clock seconds of ``fn()``, waiting for the device's queued kernels to finish."""
+def _timed(fn, device: torch.device) -> tuple[object, float]:
+    """``fn()`` and its wall-clock seconds, waiting for the device's queued kernels to finish."""
     sync = getattr(torch, device.type).synchronize  # torch.cpu/cuda/mps.synchronize
     sync()
     start = time.perf_counter()
-    fn()
+    result = fn()
     sync()
-    return time.perf_counter() - start
+    return result, time.perf_counter() - start
 
 
 def matmul_weights(cfg: GPTConfig) -> int:
@@ -162,7 +162,7 @@ def time_training(cfg: GPTConfig, batch_size: int, steps: int, device: torch.dev
                 loss.backward()
                 optimizer.step()
 
-            seconds = _seconds(step, device)
+            _, seconds = _timed(step, device)
             if round_ > 0:
                 times[name].append(seconds)
         print(f"  round {round_}: " + ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items() if t), flush=True)
@@ -194,7 +194,8 @@ def time_generation(new_tokens: int, repeats: int, device: torch.device, prompt_
             for name, run in runs.items():
                 if name == "ours_no_cache" and round_ > 0:
                     continue  # ten times slower: timed once
-                seconds[name].append(_seconds(lambda run=run, name=name: outputs.__setitem__(name, run()), device))
+                outputs[name], elapsed = _timed(run, device)
+                seconds[name].append(elapsed)
                 print(f"  {name}: {seconds[name][-1]:.1f} s, {new_tokens / seconds[name][-1]:.1f} tokens/s", flush=True)
     results = {
         name: {"seconds": times, "median_seconds": statistics.median(times),

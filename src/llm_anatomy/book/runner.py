@@ -17,10 +17,16 @@ says it shows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import io
 
 from .blocks import BookError, CodeBlock, module_of
+
+
+def _page_print(page: io.StringIO):
+    """The ``print`` that markdown-exec gives an exec block: by default it writes into the page."""
+    return functools.partial(print, file=page)
 
 
 class PageRunner:
@@ -45,15 +51,6 @@ class PageRunner:
             return {"__name__": "__main__"}
         return self.sessions.setdefault(block.session or self.page_session, {"__name__": "__main__"})
 
-    @staticmethod
-    def _page_print(buffer: io.StringIO):
-        """The ``print`` that markdown-exec gives an exec block: it writes into the page."""
-
-        def print_(*args: object, sep: str | None = " ", end: str | None = "\n", file=None, flush: bool = False) -> None:
-            print(*args, sep=sep, end=end, file=buffer if file is None else file, flush=flush)
-
-        return print_
-
     def run(self, block: CodeBlock, may_fail: bool = False) -> str:
         """Execute one block and return what it printed.
 
@@ -73,7 +70,7 @@ class PageRunner:
         namespace = self._namespace(block)
         stdout, page = io.StringIO(), io.StringIO()
         if block.kind == "exec":
-            namespace["print"] = self._page_print(page)
+            namespace["print"] = _page_print(page)
         try:
             code = compile(block.code, f"<{block.label()}>", "exec")
             with contextlib.redirect_stdout(stdout):
