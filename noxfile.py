@@ -24,6 +24,7 @@ nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
 TORCH = os.environ.get("LLM_ANATOMY_TORCH", "torch==2.13.0")
+PROJECTS = ("pyproject.toml", "src/book/pyproject.toml")  # a change to either reinstalls
 QUIET = {"NO_MKDOCS_2_WARNING": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning:jieba"}
 
 
@@ -31,13 +32,13 @@ def _book_python(session: nox.Session, name: str = "book", torch: str = TORCH) -
     """Create (once) the shared environment and return its python."""
     env = ROOT / ".nox" / name
     python = env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + torch.encode()).hexdigest()
+    key = hashlib.sha256(b"".join((ROOT / p).read_bytes() for p in PROJECTS) + torch.encode()).hexdigest()
     stamp = env / ".installed"
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(env), external=True)
     if not stamp.exists() or stamp.read_text() != key:
         session.run(str(python), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
-        session.run(str(python), "-m", "pip", "install", torch, "-e", ".[docs,test]", external=True)
+        session.run(str(python), "-m", "pip", "install", torch, "-e", ".[test]", "-e", "src/book", external=True)
         stamp.write_text(key)
     return str(python)
 
@@ -72,14 +73,14 @@ def serve(session: nox.Session) -> None:
 def notebooks(session: nox.Session) -> None:
     """Write every chapter as a Jupyter notebook per language into build/notebooks/."""
     python = _book_python(session)
-    session.run(python, "-m", "llm_anatomy.book", "notebooks", "build/notebooks", *session.posargs, external=True)
+    session.run(python, "-m", "llm_anatomy_book", "notebooks", "build/notebooks", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")
 def translations(session: nox.Session) -> None:
     """Print which translated pages are up to date, stale or missing."""
     python = _book_python(session)
-    session.run(python, "-m", "llm_anatomy.book", "translations", *session.posargs, external=True)
+    session.run(python, "-m", "llm_anatomy_book", "translations", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 import torch
 
-from llm_anatomy.book.blocks import (
+from llm_anatomy_book.blocks import (
     DOCS,
     BookError,
     chapter_files,
@@ -17,10 +17,10 @@ from llm_anatomy.book.blocks import (
     module_of,
     parse_blocks,
 )
-from llm_anatomy.book.glossary import load as load_glossary
-from llm_anatomy.book.glossary import markdown_table
-from llm_anatomy.book.notebooks import chapter_notebook
-from llm_anatomy.book.runner import PageRunner
+from llm_anatomy_book.glossary import load as load_glossary
+from llm_anatomy_book.glossary import markdown_table
+from llm_anatomy_book.notebooks import chapter_notebook
+from llm_anatomy_book.runner import PageRunner
 from llm_anatomy.device import get_device
 from llm_anatomy.plot import show, to_svg, tr
 

@@ -12,14 +12,14 @@ import sys
 
 import pytest
 
-from llm_anatomy.book.blocks import (
+from llm_anatomy_book.blocks import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
     CodeBlock,
     chapter_files,
     parse_blocks,
 )
-from llm_anatomy.book.runner import PageRunner
+from llm_anatomy_book.runner import PageRunner
 
 
 def _marks(block: CodeBlock) -> list[pytest.MarkDecorator]:

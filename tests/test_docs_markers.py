@@ -63,7 +63,7 @@ def test_markers_skip_xfail_and_expected_output(pytester) -> None:
     docs = pytester.path / "docs"
     (docs / "en").mkdir(parents=True)
     (docs / "en" / "01-demo.md").write_text(PAGE, encoding="utf-8")
-    pytester.makeconftest(f"import pathlib, llm_anatomy.book.blocks as b\nb.DOCS = pathlib.Path({str(docs)!r})\n")
+    pytester.makeconftest(f"import pathlib, llm_anatomy_book.blocks as b\nb.DOCS = pathlib.Path({str(docs)!r})\n")
     source = Path(__file__).with_name("test_docs_blocks.py").read_text(encoding="utf-8")
     pytester.makepyfile(test_blocks=source)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_anatomy.book.blocks import ROOT, site_config
-from llm_anatomy.book.translations import english_pages
+from llm_anatomy_book.blocks import ROOT, site_config
+from llm_anatomy_book.translations import english_pages
 
 SITE = ROOT / "site"
 LANG_PREFIX = {"en": "", "zh": "zh/", "ru": "ru/"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm_anatomy.book.blocks import DOCS, LANGUAGES, site_config
-from llm_anatomy.book.translations import (
+from llm_anatomy_book.blocks import DOCS, LANGUAGES, site_config
+from llm_anatomy_book.translations import (
     MISSING,
     UNSTAMPED,
     code_of,
@@ -68,7 +68,7 @@ def test_nav_lists_every_page_and_is_translated() -> None:
 
 def test_status_reports_a_stale_page(tmp_path, monkeypatch) -> None:
     # A translation whose English changed afterwards is reported stale, not up to date.
-    from llm_anatomy.book import translations
+    from llm_anatomy_book import translations
 
     (tmp_path / "en").mkdir()
     (tmp_path / "zh").mkdir()

@@ -1,4 +1,4 @@
-"""Command line of the book's tooling: ``python -m llm_anatomy.book --help``."""
+"""Command line of the book's tooling: ``python -m llm_anatomy_book --help``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .translations import MISSING, UNSTAMPED, format_status, stamp, status
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llm_anatomy.book", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m llm_anatomy_book", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     tr = commands.add_parser("translations", help="print the chapter x language status table")
     tr.add_argument("--strict", action="store_true", help="exit 1 if a page is stale, missing or unstamped")

@@ -24,9 +24,9 @@ from pathlib import Path, PurePosixPath
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import Files
 
-from llm_anatomy.book.blocks import LANGUAGES
-from llm_anatomy.book.glossary import load as load_glossary
-from llm_anatomy.book.notebooks import CHAPTER_NAME, write_notebook
+from llm_anatomy_book.blocks import LANGUAGES
+from llm_anatomy_book.glossary import load as load_glossary
+from llm_anatomy_book.notebooks import CHAPTER_NAME, write_notebook
 from llm_anatomy.plot import LANG_ENV_VAR
 
 DOWNLOAD_LABEL = {"en": "Download this chapter as a Jupyter notebook", "zh": "下载本章的 Jupyter 笔记本", "ru": "Скачать главу как блокнот Jupyter"}

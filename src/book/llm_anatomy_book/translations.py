@@ -4,7 +4,7 @@ Each translated page records which English revision it follows: Markdown pages i
 matter (``source_sha: <first 12 hex digits of sha256 of the English file>``), notebook
 pages in ``metadata.llm_anatomy.source_sha``. When English changes, the hash no longer
 matches and the page shows up as *stale* in ``nox -s translations``; once the translator
-has caught up, ``python -m llm_anatomy.book stamp zh/07-autograd.md`` records the new hash.
+has caught up, ``python -m llm_anatomy_book stamp zh/07-autograd.md`` records the new hash.
 """
 
 from __future__ import annotations
