@@ -26,6 +26,11 @@ ROOT = Path(__file__).parent
 TORCH = os.environ.get("LLM_ANATOMY_TORCH", "torch==2.13.0")
 PROJECTS = ("pyproject.toml", "src/book/pyproject.toml")  # a change to either reinstalls
 QUIET = {"NO_MKDOCS_2_WARNING": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning:jieba"}
+# GPT-2's rank file for an offline build (chapter 11): beside the repository when it is there;
+# without it, the package downloads the file once (see llm_anatomy.tokenizer.gpt2).
+_RANKS = ROOT.parent / "shared" / "data" / "gpt2.tiktoken"
+if "LLM_ANATOMY_GPT2_RANKS" not in os.environ and _RANKS.is_file():
+    QUIET["LLM_ANATOMY_GPT2_RANKS"] = str(_RANKS)
 
 
 def _book_python(session: nox.Session, name: str = "book", torch: str = TORCH) -> str:

@@ -7,7 +7,7 @@ out for validation. The tokenizer is by default the book's byte-level BPE
 of the training files, with ``--vocab`` ids, and run through its tiktoken fast path. A
 4,096-token vocabulary learned on Python source spends its ids on Python (``self``,
 indentation, ``return``) and keeps the embedding and output layers small; GPT-2's 50,257
-English-web tokens (``--tokenizer gpt2``, read from ``../shared/data/gpt2.tiktoken``) would
+English-web tokens (``--tokenizer gpt2``, whose rank file is named by ``LLM_ANATOMY_GPT2_RANKS`` or downloaded once) would
 make the output layer alone larger than the rest of the model and every step slower.
 
 The model is chapter 13's :class:`llm_anatomy.gpt.GPTModel`, trained with chapter 14's
@@ -44,7 +44,7 @@ import torch  # noqa: E402
 
 from llm_anatomy.data import create_dataloader, stdlib_corpus  # noqa: E402
 from llm_anatomy.gpt import GPTConfig, GPTModel, generate, num_parameters  # noqa: E402
-from llm_anatomy.tokenizer import SHARED_GPT2_RANKS, BPETokenizer, load_gpt2_encoding  # noqa: E402
+from llm_anatomy.tokenizer import BPETokenizer, gpt2_ranks_file, load_gpt2_encoding  # noqa: E402
 from llm_anatomy.train import TrainConfig, perplexity, train  # noqa: E402
 
 EOT = "<|endoftext|>"
@@ -109,7 +109,7 @@ def load_corpus(val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
 def make_tokenizer(args: argparse.Namespace, train_text: str):
     """A tiktoken ``Encoding``: our BPE trained on Python, or GPT-2's ranks."""
     if args.tokenizer == "gpt2":
-        return load_gpt2_encoding(SHARED_GPT2_RANKS), {"kind": "gpt2", "ranks": str(SHARED_GPT2_RANKS)}
+        return load_gpt2_encoding(), {"kind": "gpt2", "ranks": str(gpt2_ranks_file())}
     start = time.perf_counter()
     bpe = BPETokenizer().train(train_text[: args.bpe_chars], args.vocab, special_tokens=(EOT,))
     seconds = time.perf_counter() - start

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from llm_anatomy.device import ENV_VAR, get_device
+from llm_anatomy.tokenizer.gpt2 import RANKS_ENV
+
+# GPT-2's rank file for the tests, beside the repository (never committed into it)
+SHARED_GPT2_RANKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gpt2.tiktoken"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,6 +23,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Fail at once, with the reason, if the device does not exist (e.g. --device cuda on a CPU box).
     device = get_device(config.getoption("--device"))
     os.environ[ENV_VAR] = str(device)
+    if not os.environ.get(RANKS_ENV) and SHARED_GPT2_RANKS.is_file():
+        os.environ[RANKS_ENV] = str(SHARED_GPT2_RANKS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,11 +1,14 @@
 """Tokenizers of chapter 11 against tiktoken, on the same ranks.
 
 Our pure-Python BPE must give tiktoken's ids, both for ranks we train ourselves and for
-GPT-2's published ranks (read from ``../shared/data/gpt2.tiktoken``; those tests skip when
-the file is absent), and our trainer must learn the merges of tiktoken's reference trainer.
+GPT-2's published ranks (the file named by ``LLM_ANATOMY_GPT2_RANKS``, which conftest points
+at ``../shared/data/gpt2.tiktoken``; those tests skip when there is none), and our trainer must learn the merges of tiktoken's reference trainer.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
 
 import pytest
 import tiktoken
@@ -16,12 +19,13 @@ from tiktoken._educational import bpe_train
 from tiktoken_ext.openai_public import r50k_pat_str
 
 from llm_anatomy.data import stdlib_corpus
+from llm_anatomy.tokenizer import gpt2
 from llm_anatomy.tokenizer import (
     GPT2_SPLIT_PATTERN,
-    SHARED_GPT2_RANKS,
     BPETokenizer,
     SimpleTokenizer,
     build_vocab,
+    gpt2_ranks_file,
     load_gpt2_encoding,
     merge_pair,
 )
@@ -36,10 +40,9 @@ TEXTS = {
 HELLO = "Hello, world. Is this-- a test?"
 HELLO_IDS = [15496, 11, 995, 13, 1148, 428, 438, 257, 1332, 30]
 
-needs_gpt2 = pytest.mark.skipif(
-    not SHARED_GPT2_RANKS.exists(),
-    reason=f"{SHARED_GPT2_RANKS} not found: GPT-2's ranks are provided by ../shared/data",
-)
+GPT2_RANKS = os.environ.get(gpt2.RANKS_ENV)
+NO_RANKS = f"GPT-2's rank file not found offline: set {gpt2.RANKS_ENV} (or place ../shared/data/gpt2.tiktoken)"
+needs_gpt2 = pytest.mark.skipif(not GPT2_RANKS, reason=NO_RANKS)
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +59,17 @@ def trained_fast(trained) -> tiktoken.Encoding:
 
 @pytest.fixture(scope="module")
 def gpt2_ours() -> BPETokenizer:
-    if not SHARED_GPT2_RANKS.exists():
-        pytest.skip(f"{SHARED_GPT2_RANKS} not found: GPT-2's ranks are provided by ../shared/data")
-    return BPETokenizer.from_tiktoken_file(SHARED_GPT2_RANKS)
+    if not GPT2_RANKS:
+        pytest.skip(NO_RANKS)
+    return BPETokenizer.from_tiktoken_file(GPT2_RANKS)
 
 
 @pytest.fixture(scope="module")
 def gpt2_tiktoken() -> tiktoken.Encoding:
     """GPT-2 built with tiktoken's own loader, independent of our code."""
-    if not SHARED_GPT2_RANKS.exists():
-        pytest.skip(f"{SHARED_GPT2_RANKS} not found: GPT-2's ranks are provided by ../shared/data")
-    ranks = tiktoken.load.load_tiktoken_bpe(str(SHARED_GPT2_RANKS))
+    if not GPT2_RANKS:
+        pytest.skip(NO_RANKS)
+    ranks = tiktoken.load.load_tiktoken_bpe(GPT2_RANKS)
     return tiktoken.Encoding(
         "gpt2-reference",
         pat_str=r50k_pat_str,
@@ -244,7 +247,7 @@ def test_save_and_load(trained, tmp_path):
 @needs_gpt2
 def test_hello_world_ids(gpt2_ours):
     assert gpt2_ours.encode(HELLO) == HELLO_IDS
-    assert load_gpt2_encoding(SHARED_GPT2_RANKS).encode(HELLO) == HELLO_IDS
+    assert load_gpt2_encoding(GPT2_RANKS).encode(HELLO) == HELLO_IDS
     assert gpt2_ours.decode(HELLO_IDS) == HELLO
 
 
@@ -265,14 +268,14 @@ def test_gpt2_parity_on_arbitrary_unicode(gpt2_ours, gpt2_tiktoken, text):
 
 @needs_gpt2
 def test_gpt2_vocabulary(gpt2_ours):
-    encoding = load_gpt2_encoding(SHARED_GPT2_RANKS)
+    encoding = load_gpt2_encoding(GPT2_RANKS)
     assert encoding.n_vocab == gpt2_ours.vocab_size == 50257
     assert gpt2_ours.encode("<|endoftext|>", allowed_special="all") == [50256]
     assert encoding.encode("<|endoftext|>", allowed_special="all") == [50256]
 
 
 def test_missing_or_wrong_rank_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="tiktoken.get_encoding"):
+    with pytest.raises(FileNotFoundError, match="r50k_base.tiktoken"):
         load_gpt2_encoding(tmp_path / "missing.tiktoken")
     with pytest.raises(FileNotFoundError, match="not found"):
         BPETokenizer.from_tiktoken_file(tmp_path / "missing.tiktoken")
@@ -282,3 +285,29 @@ def test_missing_or_wrong_rank_files(tmp_path):
         BPETokenizer.from_tiktoken_file(bad)
     with pytest.raises(ValueError, match="sha256"):
         load_gpt2_encoding(bad)
+
+
+@needs_gpt2
+def test_rank_file_lookup_order(tmp_path, monkeypatch):
+    """An explicit path, then $LLM_ANATOMY_GPT2_RANKS, then the cache; a download only when all are absent."""
+    downloads = []
+
+    def fake_download(url, target):  # stands in for the network: copies the real file
+        downloads.append(url)
+        shutil.copyfile(GPT2_RANKS, target)
+
+    monkeypatch.setattr(gpt2.urllib.request, "urlretrieve", fake_download)
+    monkeypatch.setenv(gpt2.CACHE_ENV, str(tmp_path / "cache"))
+    assert gpt2_ranks_file(GPT2_RANKS) == gpt2.Path(GPT2_RANKS)
+    monkeypatch.setenv(gpt2.RANKS_ENV, str(tmp_path / "elsewhere.tiktoken"))
+    with pytest.raises(FileNotFoundError, match="elsewhere.tiktoken"):
+        gpt2_ranks_file()  # the variable names a missing file: an error, not a silent download
+    monkeypatch.delenv(gpt2.RANKS_ENV)
+    first = gpt2_ranks_file()
+    assert first == tmp_path / "cache" / "gpt2.tiktoken"
+    assert downloads == [gpt2.GPT2_RANKS_URL]
+    assert gpt2_ranks_file() == first and len(downloads) == 1  # cached: no second download
+    assert load_gpt2_encoding().encode(HELLO) == HELLO_IDS
+    first.write_text("IQ== 0\n")  # a corrupted cache is refused, by hash
+    with pytest.raises(ValueError, match="sha256"):
+        gpt2_ranks_file()
