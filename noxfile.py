@@ -53,7 +53,8 @@ def docs(session: nox.Session) -> None:
     """Build the site in all three languages, strictly (any warning fails)."""
     python = _book_python(session)
     session.run(python, "-m", "mkdocs", "build", "--strict", *session.posargs, env=QUIET, external=True)
-    session.log(f"site built in {ROOT / 'site'}")
+    session.log(f"site built in {ROOT / 'site'}; seconds per page and language (site/build-times.json):")
+    session.run(python, "-m", "llm_anatomy_book", "build-times", external=True)
 
 
 @nox.session(venv_backend="none")

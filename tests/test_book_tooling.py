@@ -219,3 +219,18 @@ def test_no_executed_block_is_expected_to_fail() -> None:
         for block in parse_blocks(lang_page):
             if block.kind == "exec":
                 assert not any("xfail" in m for m in block.markers), f"{block.label()}: xfail on an executed block"
+
+
+def test_build_times_are_recorded_per_page_and_language(tmp_path):
+    from llm_anatomy_book import timing
+
+    timing.start("en/01-introduction.md", "en")
+    timing.stop("en/01-introduction.md", "en")
+    timing.stop("never-started.md", "en")  # a page whose start was not seen is not invented
+    timing.write(tmp_path / "times.json")
+    times = json.loads((tmp_path / "times.json").read_text())
+    assert set(times["en/01-introduction.md"]) == {"en"} and times["en/01-introduction.md"]["en"] >= 0
+    assert "never-started.md" not in times
+    lines = timing.table({"a.md": {"en": 1.0, "zh": 2.0}, "b.md": {"en": 4.0}}).splitlines()
+    assert lines[1].split() == ["b.md", "4.0", "0.0", "4.0"]  # slowest first
+    assert lines[-1].split() == ["total", "5.0", "2.0", "7.0"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from . import timing
 from .blocks import DEFAULT_LANGUAGE, LANGUAGES, chapter_files
 from .notebooks import CHAPTER_NAME, write_notebook
 from .translations import MISSING, UNSTAMPED, format_status, stamp, status
@@ -20,8 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("pages", nargs="+", type=Path)
     nb = commands.add_parser("notebooks", help="write every chapter as a notebook per language")
     nb.add_argument("out", type=Path)
+    bt = commands.add_parser("build-times", help="print the seconds each page took to build, per language")
+    bt.add_argument("file", type=Path, nargs="?", default=Path("site/build-times.json"))
     args = parser.parse_args(argv)
 
+    if args.command == "build-times":
+        print(timing.table(json.loads(args.file.read_text())))
+        return 0
     if args.command == "translations":
         rows = status(tuple(lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE))
         print(format_status(rows))

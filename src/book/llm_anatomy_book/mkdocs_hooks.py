@@ -11,6 +11,8 @@ mkdocs-static-i18n builds the site once per language by running the whole build 
 * ``on_files`` runs after the i18n plugin, which rebuilt the file list and dropped
   mkdocs-jupyter's wrapper of notebook pages: without this hook a notebook page is written
   as raw JSON and ``--strict`` still passes.
+* ``on_page_markdown`` and ``on_page_content`` time each page's rendering (snippets and
+  executed blocks), written to ``site/build-times.json`` by ``on_post_build``.
 * ``on_page_content`` and ``on_post_page`` add the "download as notebook" link to every
   chapter and write the notebook generated from the chapter's Markdown next to the page.
 """
@@ -24,7 +26,8 @@ from pathlib import Path, PurePosixPath
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import Files
 
-from llm_anatomy_book.blocks import LANGUAGES
+from llm_anatomy_book import timing
+from llm_anatomy_book.blocks import DEFAULT_LANGUAGE, LANGUAGES
 from llm_anatomy_book.glossary import load as load_glossary
 from llm_anatomy_book.notebooks import CHAPTER_NAME, write_notebook
 from llm_anatomy.plot import LANG_ENV_VAR
@@ -102,7 +105,15 @@ def on_files(files: Files, config) -> Files:
     return files
 
 
+@event_priority(-1000)  # the last thing before the page renders
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    timing.start(page.file.src_uri, _language(config))
+    return markdown
+
+
+@event_priority(1000)  # the first thing after it rendered
 def on_page_content(html: str, page, config, files) -> str:
+    timing.stop(page.file.src_uri, _language(config))
     name = PurePosixPath(page.file.src_uri).name
     if not CHAPTER_NAME.match(name):
         return html
@@ -120,3 +131,8 @@ def on_post_page(output: str, page, config) -> str:
         dest = Path(page.file.abs_dest_path).parent / Path(name).with_suffix(".ipynb")
         write_notebook(page.file.abs_src_path, dest)
     return output
+
+
+def on_post_build(config) -> None:
+    site = Path(config.site_dir)  # site/ for the default language, site/<lang>/ for the others
+    timing.write((site if _language(config) == DEFAULT_LANGUAGE else site.parent) / "build-times.json")
