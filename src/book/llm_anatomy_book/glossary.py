@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..plot import current_language
+from llm_anatomy.plot import current_language
 from .blocks import DOCS, LANGUAGES, BookError
 
 GLOSSARY = DOCS / "glossary.yml"
