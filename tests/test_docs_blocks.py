@@ -18,7 +18,9 @@ import pytest
 
 from llm_anatomy_book.blocks import (
     DEFAULT_LANGUAGE,
+    DOCS,
     LANGUAGES,
+    BookError,
     CodeBlock,
     chapter_files,
     parse_blocks,
@@ -66,6 +68,8 @@ def _collect():
                     continue
                 params.append(pytest.param(runner, block, None, id=block.label(), marks=marks[block.label()]))
                 previous = block
+    if not params:
+        raise BookError(f"no runnable block found under {DOCS}: nothing would be checked")
     return params
 
 
