@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from llm_anatomy_book.blocks import BookError, parse_blocks
+from llm_anatomy_book.runner import PageRunner
+
 pytest_plugins = ["pytester"]
 
 PAGE = '''# Demo
@@ -117,8 +122,6 @@ print(x + 2)
 
 def _block_tests(pytester, page: str) -> list[str]:
     """Write ``page`` as the only chapter of a throwaway book; return the labels of its blocks."""
-    from llm_anatomy_book.blocks import parse_blocks
-
     docs = pytester.path / "docs"
     (docs / "en").mkdir(parents=True)
     (docs / "en" / "01-demo.md").write_text(page, encoding="utf-8")
@@ -155,3 +158,34 @@ def test_blocks_give_the_same_outcomes_in_reverse_order(pytester) -> None:
     backward.assert_outcomes(passed=6, skipped=1, xfailed=1)
     assert len(_run_items(forward)) == 8
     assert _run_items(backward) == _run_items(forward)[::-1]  # same outcome for each item, in reverse
+
+
+def test_the_runner_runs_each_block_once_whatever_the_order(tmp_path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        '```python\nruns = ["a"]\n```\n\n'
+        '```python\nruns.append("b")\nprint(len(runs))\n```\n\n'
+        '```python\nruns.append("skipped")\n```\n\n'
+        '```python\nruns.append("c")\nprint(runs)\n```\n',
+        encoding="utf-8",
+    )
+    blocks = parse_blocks(page)
+    runner = PageRunner(blocks, skipped=[blocks[2].label()])
+    assert runner.run(blocks[3]) == "['a', 'b', 'c']\n"  # the earlier blocks ran first, not the skipped one
+    assert runner.run(blocks[1]) == "2\n"  # its first outcome: not run a second time
+    assert runner.run(blocks[0]) == ""
+    assert runner.sessions["__page__"]["runs"] == ["a", "b", "c"]
+    with pytest.raises(BookError, match="is skipped"):
+        runner.run(blocks[2])
+
+
+def test_a_block_run_first_names_the_earlier_failure(tmp_path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```python\n1 / 0\n```\n\n```python\nprint(1)\n```\n", encoding="utf-8")
+    blocks = parse_blocks(page)
+    runner = PageRunner(blocks)
+    with pytest.raises(BookError, match=r"earlier block of this page failed \(.*page.md:1\)") as info:
+        runner.run(blocks[1])
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    with pytest.raises(ZeroDivisionError):
+        runner.run(blocks[0])  # the failing block's own outcome
