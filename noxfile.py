@@ -25,6 +25,9 @@ nox.options.reuse_venv = "yes"
 ROOT = Path(__file__).parent
 TORCH = os.environ.get("LLM_ANATOMY_TORCH", "torch==2.13.0")
 PROJECTS = ("pyproject.toml", "src/book/pyproject.toml")  # a change to either reinstalls
+# The peer GPT implementation the tests and benchmarks compare with, installed --no-deps: it
+# requires tensorflow and jupyterlab, which its model code (torch only) does not use.
+PEER = "llms-from-scratch==1.0.19"
 QUIET = {"NO_MKDOCS_2_WARNING": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning:jieba"}
 # GPT-2's rank file for an offline build (chapter 11): beside the repository when it is there;
 # without it, the package downloads the file once (see llm_anatomy.tokenizer.gpt2).
@@ -37,13 +40,14 @@ def _book_python(session: nox.Session, name: str = "book", torch: str = TORCH) -
     """Create (once) the shared environment and return its python."""
     env = ROOT / ".nox" / name
     python = env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    key = hashlib.sha256(b"".join((ROOT / p).read_bytes() for p in PROJECTS) + torch.encode()).hexdigest()
+    key = hashlib.sha256(b"".join((ROOT / p).read_bytes() for p in PROJECTS) + (torch + PEER).encode()).hexdigest()
     stamp = env / ".installed"
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(env), external=True)
     if not stamp.exists() or stamp.read_text() != key:
         session.run(str(python), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
         session.run(str(python), "-m", "pip", "install", torch, "-e", ".[test]", "-e", "src/book", external=True)
+        session.run(str(python), "-m", "pip", "install", "-q", "--no-deps", PEER, external=True)
         stamp.write_text(key)
     return str(python)
 
@@ -94,8 +98,8 @@ def gpu(session: nox.Session) -> None:
     """The same verification on a CUDA device; fails (does not pretend) where CUDA is absent."""
     if shutil.which("nvidia-smi") is None:
         session.error("CUDA is absent on this machine (no nvidia-smi): the gpu session needs an NVIDIA GPU runner")
-    # LLM_ANATOMY_GPU_PYTHON: an interpreter that already has a CUDA torch and the book's
-    # dependencies (a GPU image's python, an offline runner); otherwise .nox/book-gpu is made.
+    # LLM_ANATOMY_GPU_PYTHON: an interpreter that already has a CUDA torch, the book's
+    # dependencies and PEER (a GPU image's python, an offline runner); otherwise .nox/book-gpu is made.
     python = os.environ.get("LLM_ANATOMY_GPU_PYTHON") or _book_python(
         session, name="book-gpu", torch=os.environ.get("LLM_ANATOMY_TORCH_GPU", "torch"))
     session.run(python, "-c", "from llm_anatomy.device import get_device; print('running on', get_device('cuda'))", external=True)
@@ -123,8 +127,6 @@ def bench(session: nox.Session) -> None:
     """
     python = _book_python(session)
     session.run(python, "-m", "pip", "install", "-q", "micrograd==0.1.0", external=True)  # the [bench] extra
-    # the peer GPT implementation; --no-deps: it requires tensorflow and jupyterlab, which its model does not use
-    session.run(python, "-m", "pip", "install", "-q", "--no-deps", "llms-from-scratch==1.0.19", external=True)
     if session.posargs:
         name, *args = session.posargs
         script = ROOT / "bench" / f"{name.removesuffix('.py')}.py"

@@ -208,7 +208,9 @@ def test_device_selection() -> None:
 
 
 def test_every_notebook_page_has_a_kernel() -> None:
-    for nb in DOCS.rglob("*.ipynb"):
+    notebooks = sorted(DOCS.rglob("*.ipynb"))
+    assert notebooks, "no notebook page found: the loop below would check nothing"
+    for nb in notebooks:
         assert json.loads(nb.read_text(encoding="utf-8"))["metadata"]["kernelspec"]["language"] == "python"
 
 

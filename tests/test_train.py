@@ -7,6 +7,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
+# Raschka's llms-from-scratch (chapter 5), the peer implementation: part of the test
+# environment, installed --no-deps by nox (PEER in noxfile.py), so it is imported, not skipped.
+from llms_from_scratch import ch05
 from torch import nn
 from torch.optim import lr_scheduler
 from torch.utils.data import DataLoader, TensorDataset
@@ -77,7 +81,6 @@ def test_loss_batch_is_cross_entropy_of_flattened_logits(device):
 
 
 def test_loss_batch_matches_llms_from_scratch(device):
-    ch05 = pytest.importorskip("llms_from_scratch.ch05", reason="llms-from-scratch is installed by `nox -s bench`")
     model = tiny_gpt().to(device).eval()
     inputs, targets = next(iter(loaders()[0]))
     theirs = ch05.calc_loss_batch(inputs, targets, model, device)
@@ -219,7 +222,6 @@ def test_tiny_gpt_overfits_tiny_text():
 
 def test_one_epoch_matches_raschkas_train_model_simple(capsys):
     # constant learning rate, no clipping, no weight decay: the loop of llms-from-scratch, chapter 5
-    ch05 = pytest.importorskip("llms_from_scratch.ch05", reason="llms-from-scratch is installed by `nox -s bench`")
     ours = tiny_gpt(drop_rate=0.0)
     train_loader, val_loader = loaders()
     n_batches = len(train_loader)
