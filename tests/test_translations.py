@@ -7,6 +7,7 @@ import pytest
 from llm_anatomy_book.blocks import DOCS, LANGUAGES, site_config
 from llm_anatomy_book.translations import (
     MISSING,
+    STALE,
     UNSTAMPED,
     code_of,
     english_pages,
@@ -50,6 +51,14 @@ def test_every_translation_exists_and_is_stamped() -> None:
     rows = status()
     bad = [r for r in rows if r.state in (MISSING, UNSTAMPED)]
     assert not bad, "translations missing or without source_sha:\n" + format_status(rows)
+
+
+def test_no_translation_is_stale() -> None:
+    # A translation whose English changed since it was stamped fails: catch up, then stamp it
+    # (python -m llm_anatomy_book stamp docs/zh/NN-x.md docs/ru/NN-x.md).
+    rows = status()
+    stale = [f"docs/{r.lang}/{r.name}" for r in rows if r.state == STALE]
+    assert not stale, "translations behind their English page: " + ", ".join(stale) + "\n" + format_status(rows)
 
 
 def test_nav_lists_every_page_and_is_translated() -> None:
