@@ -32,13 +32,22 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import tomllib
 
-from .blocks import DEFAULT_LANGUAGE, DOCS, LANGUAGES, MARKER, ROOT, BookError, CodeBlock, parse_blocks
+from .blocks import (
+    DEFAULT_LANGUAGE,
+    DOCS,
+    LANGUAGES,
+    MARKER,
+    ROOT,
+    BookError,
+    CodeBlock,
+    parse_blocks,
+)
 from .translations import FRONT_MATTER
 
 CHAPTER_NAME = re.compile(r"^\d\d-[\w-]+\.md$")
