@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
@@ -71,7 +72,8 @@ def _notebooks(args: argparse.Namespace) -> int:
                 result = "ok"
             except Exception as err:  # noqa: BLE001 - report every notebook, fail at the end
                 failed.append(dest.name)
-                result = f"FAILED: {str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__}"
+                message = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # nbclient's ANSI colours
+                result = f"FAILED: {message.splitlines()[-1][:200] if message else type(err).__name__}"
             print(f"{dest.name}: {result} in {time.perf_counter() - start:.0f} s", flush=True)
         nbformat.write(nb, str(dest))
         if args.site:
