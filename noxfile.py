@@ -81,9 +81,16 @@ def serve(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def notebooks(session: nox.Session) -> None:
-    """Write every chapter as a Jupyter notebook per language into build/notebooks/."""
+    """Write every chapter × language notebook into build/notebooks/ and execute it, saved with outputs.
+
+    Each runs top to bottom in a reader's fresh environment (.nox/reader: the package's wheel,
+    the chapter's extras, torch, ipykernel; the install cell made a no-op). Options go to
+    ``python -m llm_anatomy_book notebooks``: ``-- --lang zh --chapter 13``, and
+    ``-- --site site`` to put the executed notebooks into a built site (the pages workflow).
+    """
     python = _book_python(session)
-    session.run(python, "-m", "llm_anatomy_book", "notebooks", "build/notebooks", *session.posargs, external=True)
+    session.run(python, "-m", "llm_anatomy_book", "notebooks", "build/notebooks", "--execute", "--torch", TORCH,
+                *session.posargs, env=QUIET, external=True)
 
 
 @nox.session(venv_backend="none")

@@ -92,7 +92,7 @@ def test_chapters_link_their_notebook(lang: str) -> None:
         if not re.match(r"^\d\d-.*\.md$", name):
             continue
         html = _page(lang, name).read_text(encoding="utf-8")
-        nb_name = Path(name).with_suffix(".ipynb").name
+        nb_name = f"{Path(name).stem}.{lang}.ipynb"  # per language (tests/test_notebooks.py)
         assert f'href="{nb_name}" download' in html
         notebook = json.loads((_page(lang, name).parent / nb_name).read_text(encoding="utf-8"))
         assert any(c["cell_type"] == "code" for c in notebook["cells"])

@@ -13,8 +13,11 @@ mkdocs-static-i18n builds the site once per language by running the whole build 
   as raw JSON and ``--strict`` still passes.
 * ``on_page_markdown`` and ``on_page_content`` time each page's rendering (snippets and
   executed blocks), written to ``site/build-times.json`` by ``on_post_build``.
-* ``on_page_content`` and ``on_post_page`` add the "download as notebook" link to every
-  chapter and write the notebook generated from the chapter's Markdown next to the page.
+* ``on_page_content`` and ``on_post_page`` add the "download as notebook" and "open in Colab"
+  links to every chapter and write the notebook generated from the chapter's Markdown next to
+  the page, named per language (``13-gpt.zh.ipynb``). The site's notebooks are not executed;
+  the pages workflow replaces them with executed ones (``nox -s notebooks -- --site site``)
+  and publishes those on the ``notebooks`` branch, where the Colab link opens them.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from mkdocs.structure.files import Files
 from llm_anatomy_book import timing
 from llm_anatomy_book.blocks import DEFAULT_LANGUAGE, LANGUAGES
 from llm_anatomy_book.glossary import load as load_glossary
-from llm_anatomy_book.notebooks import CHAPTER_NAME, write_notebook
+from llm_anatomy_book.notebooks import CHAPTER_NAME, colab_url, notebook_name, write_notebook
 from llm_anatomy.plot import LANG_ENV_VAR
 
 DOWNLOAD_LABEL = {"en": "Download this chapter as a Jupyter notebook", "zh": "下载本章的 Jupyter 笔记本", "ru": "Скачать главу как блокнот Jupyter"}
+COLAB_LABEL = {"en": "Open in Colab", "zh": "在 Colab 中打开", "ru": "Открыть в Colab"}
 
 
 def _language(config) -> str:
@@ -111,24 +115,36 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     return markdown
 
 
+def notebook_links(href: str, lang: str, colab: str | None = None) -> str:
+    """The paragraph under a page's title that links its notebook: download, and open in Colab.
+
+    Args:
+        href: the notebook file, relative to the page.
+        lang: the page's language (labels).
+        colab: the notebook's Colab URL, or None for no Colab link.
+    """
+    links = [f'<a href="{href}" download>&#x2193; {DOWNLOAD_LABEL[lang]}</a>']
+    if colab:
+        links.append(f'<a class="la-colab-link" href="{colab}" target="_blank" rel="noopener">{COLAB_LABEL[lang]}</a>')
+    return f'<p class="la-notebook-link">{" · ".join(links)}</p>'
+
+
 @event_priority(1000)  # the first thing after it rendered
 def on_page_content(html: str, page, config, files) -> str:
     timing.stop(page.file.src_uri, _language(config))
     name = PurePosixPath(page.file.src_uri).name
     if not CHAPTER_NAME.match(name):
         return html
-    link = (
-        f'<p class="la-notebook-link"><a href="{Path(name).with_suffix(".ipynb")}" download>'
-        f"&#x2193; {DOWNLOAD_LABEL[_language(config)]}</a></p>"
-    )
+    lang = _language(config)
+    file = notebook_name(name, lang)
     # right under the chapter's title
-    return re.sub(r"(</h1>)", r"\1" + link, html, count=1)
+    return re.sub(r"(</h1>)", lambda m: m[1] + notebook_links(file, lang, colab_url(file)), html, count=1)
 
 
 def on_post_page(output: str, page, config) -> str:
     name = PurePosixPath(page.file.src_uri).name
     if CHAPTER_NAME.match(name):
-        dest = Path(page.file.abs_dest_path).parent / Path(name).with_suffix(".ipynb")
+        dest = Path(page.file.abs_dest_path).parent / notebook_name(name, _language(config))
         write_notebook(page.file.abs_src_path, dest)
     return output
 
