@@ -594,3 +594,42 @@ def test_once_computes_a_result_once_per_key():
     with pytest.raises(TypeError, match="callable"):
         once("test/c", 3)
     forget()
+
+
+def test_two_ddp_processes_follow_the_single_process_run_on_the_same_global_batch(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from torch.utils.data import DistributedSampler
+
+    from llm_anatomy.autograd.scaling import _wait_for, find_free_port
+
+    worker = Path(__file__).with_name("ddp_train_worker.py")
+    sys.path.insert(0, str(worker.parent))
+    try:
+        import ddp_train_worker as w
+    finally:
+        sys.path.remove(str(worker.parent))
+    assert len(w.windows()) == 32
+    out, port = tmp_path / "history.pt", find_free_port()
+    src = str(Path(train_module.__file__).parents[1])
+    processes = []
+    for rank in range(2):
+        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                   OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+        processes.append(subprocess.Popen([sys.executable, str(worker), str(out)], env=env, stderr=subprocess.PIPE,
+                                          text=True))
+    _wait_for(processes, timeout=300)
+    distributed = torch.load(out, weights_only=True)
+
+    # one process, batches of 2 x 2 windows in the order the distributed sampler draws (seed, epoch)
+    sampler = DistributedSampler(w.windows(), num_replicas=1, rank=0, shuffle=True, seed=w.CFG.seed)
+    loader = DataLoader(w.windows(), batch_size=4, sampler=sampler, drop_last=True)
+    single = train(w.tiny_gpt(), loader, None, w.CFG, progress=False)
+    assert distributed["step"] == single["step"] == list(range(1, 7))
+    assert distributed["tokens_seen"] == single["tokens_seen"]  # 2 processes x 2 micro-batches x 2 x 16
+    assert distributed["loss"] == pytest.approx(single["loss"], abs=1e-5)
+    assert distributed["grad_norm"] == pytest.approx(single["grad_norm"], rel=1e-4)
+    assert distributed["train_loss"] == pytest.approx(single["train_loss"], abs=1e-5)
