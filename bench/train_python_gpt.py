@@ -24,6 +24,14 @@ Usage (from the repository root)::
 
     PYTHONPATH=src python bench/train_python_gpt.py --threads 1    # the run chapter 14 shows
     PYTHONPATH=src python bench/train_python_gpt.py --steps 40 --out-dir /tmp/smoke   # a smoke run
+    PYTHONPATH=src python bench/train_python_gpt.py --precision bfloat16   # matrix products in bfloat16
+    PYTHONPATH=src torchrun --nproc_per_node=2 bench/train_python_gpt.py --batch-size 4   # 2 processes
+
+The committed results were made in float32 by one process; ``--precision bfloat16`` (AMX on
+recent CPUs, tensor cores on GPUs), ``--compile`` and ``--accumulation`` are the options of
+:class:`llm_anatomy.train.TrainConfig`. Under ``torchrun`` every process runs this script,
+``train`` shards the batches (the global batch is ``nproc_per_node * --batch-size``), and
+only rank 0 writes results.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
 
 from llm_anatomy.data import create_dataloader, stdlib_corpus  # noqa: E402
 from llm_anatomy.gpt import GPTConfig, GPTModel, generate, num_parameters  # noqa: E402
@@ -79,6 +88,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out-dir")
+    p.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32",
+                   help="mixed precision of the matrix products (float16: CUDA only)")
+    p.add_argument("--compile", action="store_true", help="run the model through torch.compile")
+    p.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
     return p.parse_args()
 
 
@@ -149,6 +162,9 @@ def samples(model: GPTModel, encoding, n_tokens: int, seed: int) -> list[dict]:
 
 def main() -> None:
     args = parse_args()
+    if "RANK" in os.environ:  # started by torchrun: one process of several
+        dist.init_process_group("gloo")  # CPU processes; "nccl" for one GPU per process
+    rank = dist.get_rank() if dist.is_initialized() else 0
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,7 +188,8 @@ def main() -> None:
     model = GPTModel(model_cfg)
     cfg = TrainConfig(max_steps=args.steps, lr=args.lr, min_lr=args.lr / 10, warmup_steps=args.warmup,
                       eval_every=args.eval_every, eval_batches=args.eval_batches,
-                      checkpoint_every=args.eval_every, seed=args.seed)
+                      checkpoint_every=args.eval_every, seed=args.seed, precision=args.precision,
+                      compile=args.compile, accumulation_steps=args.accumulation)
     print(f"{num_parameters(model):,} parameters; {cfg}")
 
     checkpoint = args.out_dir / "python_gpt.pt"
@@ -180,7 +197,11 @@ def main() -> None:
     start = time.perf_counter()
     history = train(model, train_loader, val_loader, cfg, checkpoint_path=checkpoint, resume=args.resume)
     wall = time.perf_counter() - start
-    tokens_this_run = (args.steps - first_step) * args.batch_size * args.context
+    if rank != 0:  # the other processes trained the same model; rank 0 reports
+        dist.barrier()
+        dist.destroy_process_group()
+        return
+    tokens_this_run = history["tokens_seen"][-1] - (history["tokens_seen"][first_step - 1] if first_step else 0)
     generated = samples(model, encoding, args.sample_tokens, args.seed)
 
     final_val = history["val_loss"][-1]
@@ -218,6 +239,9 @@ def main() -> None:
             f.write(f"\n===== prompt {s['prompt']!r}, {s['decoding']} =====\n{s['text']}\n")
     print(f"val loss {final_val:.3f} (perplexity {perplexity(final_val):.1f}), "
           f"{report['tokens_per_s']:.0f} tokens/s, {wall / 60:.1f} min; results in {args.out_dir}")
+    if dist.is_initialized():
+        dist.barrier()  # close the connections only when every rank is done with them
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -397,3 +397,69 @@ def test_forward_rejects_bad_input(small_model, device):
         small_model(torch.zeros(1, 3, dtype=torch.long, device=device), caches)
     with pytest.raises(ValueError, match="one KVCache per block"):
         small_model(torch.zeros(1, 3, dtype=torch.long, device=device), caches[:1])
+
+
+# ---------------------------------------------------------------- initialisation, bfloat16, compile
+
+
+def test_initialisation_is_a_documented_choice():
+    cfg = GPTConfig(vocab_size=500, context_length=32, emb_dim=64, n_heads=4, n_layers=3, tie_weights=False,
+                    qkv_bias=True)
+    assert GPTConfig().init == "gpt2"  # the default is unchanged
+    torch.manual_seed(0)
+    gpt2 = GPTModel(cfg)
+    torch.manual_seed(0)
+    default = GPTModel(replace(cfg, init="torch"))
+    # GPT-2: N(0, 0.02), zero biases, residual projections N(0, 0.02 / sqrt(2 * 3))
+    assert gpt2.tok_emb.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert gpt2.blocks[0].ff.proj.weight.std().item() == pytest.approx(0.02 / 6**0.5, rel=0.05)
+    assert torch.count_nonzero(gpt2.blocks[0].ff.fc.bias) == 0
+    # torch: N(0, 1) embeddings, Linear weights and biases uniform in +-1/sqrt(fan_in)
+    assert default.tok_emb.weight.std().item() == pytest.approx(1.0, rel=0.05)
+    fc = default.blocks[0].ff.fc  # 64 -> 256
+    assert fc.weight.abs().max().item() <= 1 / 64**0.5
+    assert fc.weight.std().item() == pytest.approx(1 / (3 * 64) ** 0.5, rel=0.05)  # std of U(-a, a) is a/sqrt(3)
+    assert torch.count_nonzero(fc.bias) == fc.bias.numel()
+    assert default.out_head.weight.std().item() == pytest.approx(1 / (3 * 64) ** 0.5, rel=0.05)
+    tied = GPTModel(GPTConfig(vocab_size=500, context_length=32, emb_dim=64, n_heads=4, n_layers=1, init="torch"))
+    assert tied.out_head.weight is tied.tok_emb.weight
+    assert tied.tok_emb.weight.std().item() == pytest.approx(1.0, rel=0.05)  # the embedding's init is kept
+    with pytest.raises(ValueError, match="init must be one of"):
+        GPTConfig(init="xavier")
+
+
+def test_bfloat16_generation_gives_the_float32_tokens_up_to_a_near_tie(small_model, device):
+    prompt = random_ids(3, 4, seed=11).to(device)
+    fp32 = generate(small_model, prompt, 20)
+    bf16 = generate(small_model, prompt, 20, precision="bfloat16")
+    with torch.no_grad():
+        logits = small_model(fp32[:, :-1])[:, 3:]  # (3, 20, V): the logits each new token came from
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            logits_bf16 = small_model(fp32[:, :-1])[:, 3:].float()
+    error = (logits_bf16 - logits).abs().max().item()
+    assert 0 < error < 0.03 * logits.abs().max().item()  # bfloat16: 8 significant bits
+    top2 = logits.topk(2, dim=-1).values
+    margins = top2[..., 0] - top2[..., 1]  # (3, 20): how far the chosen token led the runner-up
+    sure = 0
+    for row in range(3):  # up to the first near-tie that bfloat16's rounding could flip, same tokens
+        ties = (margins[row] <= 2 * error).nonzero()
+        n_safe = ties[0].item() if len(ties) else 20
+        assert torch.equal(bf16[row, : 4 + n_safe], fp32[row, : 4 + n_safe])
+        sure += n_safe
+    assert sure >= 10  # the check covered a real stretch of tokens (18 of 60 with this seed)
+
+
+@pytest.mark.slow
+def test_compiled_generation_gives_the_same_tokens(small_model, device):
+    # inductor with dynamic shapes: ~35 s of CPU on 2 cores (2 minutes on a busy machine), hence slow
+    prompt = random_ids(2, 4, seed=12).to(device)
+    assert torch.equal(generate(small_model, prompt, 12, compile=True), generate(small_model, prompt, 12))
+
+
+def test_generate_rejects_a_precision_the_device_lacks(small_model, device):
+    prompt = random_ids(1, 4, seed=13).to(device)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        generate(small_model, prompt, 2, precision="int8")
+    if device.type == "cpu":
+        with pytest.raises(ValueError, match="float16 mixed precision runs on CUDA only"):
+            generate(small_model, prompt, 2, precision="float16")

@@ -363,8 +363,9 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="warmup_start_factor"):
         TrainConfig(warmup_start_factor=0.0)
     data = TensorDataset(torch.zeros(8, 5, dtype=torch.long), torch.zeros(8, 5, dtype=torch.long))
-    with pytest.raises(ValueError, match="generator"):
-        BatchStream(DataLoader(data, batch_size=2, shuffle=True))
+    plain = BatchStream(DataLoader(data, batch_size=2, shuffle=True))  # accepted, but cannot be replayed
+    with pytest.raises(ValueError, match="cannot resume exactly.*generator="):
+        plain.load_state_dict(plain.state_dict())
     with pytest.raises(ValueError, match="no batches"):
         BatchStream(DataLoader(data, batch_size=16, drop_last=True))
 
@@ -388,3 +389,249 @@ def test_a_diverging_run_stops_with_an_error():
     cfg = TrainConfig(max_steps=5, warmup_steps=1, eval_every=5, eval_batches=1)
     with pytest.raises(FloatingPointError, match="step 1"):
         train(model, train_loader, val_loader, cfg, progress=False)
+
+
+# ----------------------------------------------------------------------------- options: precision, compile,
+# ----------------------------------------------------------------------------- accumulation, optimizers
+
+
+def test_bfloat16_loss_curve_follows_float32():
+    # bfloat16 keeps 8 significant bits: the curves differ by rounding, not in shape.
+    # Tolerance: 0.15 nats at any step (measured: 0.07 over 40 steps), 0.05 on the mean.
+    curves = {}
+    for precision in ("float32", "bfloat16"):
+        cfg = TrainConfig(max_steps=40, lr=1e-2, min_lr=1e-3, warmup_steps=4, eval_every=40, eval_batches=2,
+                          precision=precision)
+        curves[precision] = train(tiny_gpt(drop_rate=0.0), *loaders(), cfg, progress=False)
+    fp32, bf16 = curves["float32"]["loss"], curves["bfloat16"]["loss"]
+    gaps = [abs(a - b) for a, b in zip(fp32, bf16, strict=True)]
+    assert 0 < max(gaps) < 0.15
+    assert sum(gaps) / len(gaps) < 0.05
+    assert bf16[-1] < 0.6 * bf16[0]  # it learns
+    assert curves["bfloat16"]["val_loss"][-1] == pytest.approx(curves["float32"]["val_loss"][-1], abs=0.1)
+
+
+def test_precision_context_runs_matmuls_in_bfloat16_and_the_loss_in_float32():
+    model = BigramLM()
+    inputs, targets = next(iter(loaders()[0]))
+    with train_module.precision_context("cpu", "bfloat16"):
+        assert model(inputs).dtype == torch.bfloat16
+        loss = loss_batch(model, inputs, targets)
+    assert loss.dtype == torch.float32
+    with train_module.precision_context("cpu", "float32"):
+        assert model(inputs).dtype == torch.float32
+
+
+def test_float16_needs_cuda_and_bad_options_raise_clear_errors():
+    with pytest.raises(ValueError, match="float16 mixed precision runs on CUDA only"):
+        train(BigramLM(), *loaders(), TrainConfig(max_steps=2, warmup_steps=0, precision="float16"), progress=False)
+    with pytest.raises(ValueError, match="float16 mixed precision runs on CUDA only"):
+        train_module.precision_context("cpu", "float16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainConfig(precision="float64")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        train_module.precision_context("cpu", "fp16")
+    with pytest.raises(ValueError, match="optimizer_impl must be one of"):
+        TrainConfig(optimizer_impl="apex")
+    with pytest.raises(ValueError, match="accumulation_steps"):
+        TrainConfig(accumulation_steps=0)
+    with pytest.raises(ValueError, match="compile must be True or False"):
+        TrainConfig(compile="yes")
+    with pytest.raises(ValueError, match="either max_steps or epochs"):
+        TrainConfig(epochs=3)  # max_steps keeps its default: two lengths for one run
+    with pytest.raises(ValueError, match="either max_steps or epochs"):
+        TrainConfig(max_steps=None)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        TrainConfig(max_steps=None, epochs=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 with a gradient scaler runs on CUDA")
+def test_float16_with_a_gradient_scaler_follows_float32_on_cuda():
+    curves = {}
+    for precision in ("float32", "float16"):
+        cfg = TrainConfig(max_steps=30, lr=1e-2, min_lr=1e-3, warmup_steps=3, eval_every=30, eval_batches=1,
+                          precision=precision)
+        curves[precision] = train(tiny_gpt(drop_rate=0.0).cuda(), *loaders(), cfg, progress=False)["loss"]
+    gaps = [abs(a - b) for a, b in zip(curves["float32"], curves["float16"], strict=True)]
+    assert max(gaps) < 0.1  # float16 keeps 11 significant bits, more than bfloat16
+
+
+def test_accumulating_k_micro_batches_equals_one_k_times_larger_batch():
+    # float64 and no dropout: the only difference left is the order of additions
+    def run(batch_size: int, accumulation_steps: int):
+        torch.manual_seed(0)
+        model = tiny_gpt(drop_rate=0.0).double()
+        loader = create_dataloader(IDS, batch_size=batch_size, max_length=16, stride=8, shuffle=False)
+        cfg = TrainConfig(max_steps=6, lr=3e-3, warmup_steps=2, grad_clip=0.5, eval_every=6, eval_batches=2,
+                          accumulation_steps=accumulation_steps)
+        return model, train(model, loader, None, cfg, progress=False)
+
+    big_model, big = run(batch_size=6, accumulation_steps=1)
+    small_model, small = run(batch_size=2, accumulation_steps=3)
+    assert small["tokens_seen"] == big["tokens_seen"] == [6 * 16 * s for s in range(1, 7)]
+    assert small["loss"] == pytest.approx(big["loss"], rel=0, abs=1e-12)
+    assert small["grad_norm"] == pytest.approx(big["grad_norm"], rel=1e-10)
+    assert max(g for g in big["grad_norm"]) > 0.5  # clipping acted on the summed gradient
+    for a, b in zip(small_model.parameters(), big_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("impl", ["fused", "foreach", "for-loop"])
+def test_adamw_implementations_give_the_same_update(impl):
+    optimizer = make_optimizer(tiny_gpt(), TrainConfig(optimizer_impl=impl))
+    assert optimizer.defaults["fused"] is (True if impl == "fused" else None)
+    assert optimizer.defaults["foreach"] is {"fused": None, "foreach": True, "for-loop": False}[impl]
+    assert make_optimizer(tiny_gpt(), TrainConfig()).defaults["fused"] is True  # "auto" on the CPU
+    cfg = TrainConfig(max_steps=8, lr=1e-2, warmup_steps=2, eval_every=8, eval_batches=1, optimizer_impl=impl)
+    reference = TrainConfig(max_steps=8, lr=1e-2, warmup_steps=2, eval_every=8, eval_batches=1,
+                            optimizer_impl="for-loop")
+    ours, theirs = tiny_gpt(), tiny_gpt()
+    train(ours, *loaders(), cfg, progress=False)
+    train(theirs, *loaders(), reference, progress=False)
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+
+
+def test_compiled_model_trains_like_the_eager_one():
+    # inductor compiles forward and backward: ~40 s of CPU on 2 cores, so only 3 steps
+    cfg = TrainConfig(max_steps=3, lr=1e-2, warmup_steps=1, eval_every=3, eval_batches=1)
+    eager = train(tiny_gpt(drop_rate=0.0), *loaders(), cfg, progress=False)
+    compiled_cfg = TrainConfig(max_steps=3, lr=1e-2, warmup_steps=1, eval_every=3, eval_batches=1, compile=True)
+    model = tiny_gpt(drop_rate=0.0)
+    compiled = train(model, *loaders(), compiled_cfg, progress=False)
+    assert compiled["loss"] == pytest.approx(eager["loss"], abs=1e-4)
+    assert not any(name.startswith("_orig_mod") for name in model.state_dict())  # the model is left plain
+
+
+# ----------------------------------------------------------------------------- what readers bring
+
+
+def test_the_readers_own_optimizer_and_scheduler_are_used_as_given():
+    # AdamW with decay on every parameter and a step schedule, as another book would write it
+    model = tiny_gpt(drop_rate=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1)
+    scheduler = lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.5)
+    cfg = TrainConfig(max_steps=10, warmup_steps=0, grad_clip=None, eval_every=10, eval_batches=None)
+    history = train(model, *loaders(), cfg, progress=False, optimizer=optimizer, scheduler=scheduler)
+    assert history["lr"] == [4e-4 * 0.5 ** (step // 4) for step in range(10)]
+
+    # the same run written by hand: a plain loop over the same batches
+    reference = tiny_gpt(drop_rate=0.0)
+    ref_optimizer = torch.optim.AdamW(reference.parameters(), lr=4e-4, weight_decay=0.1)
+    ref_scheduler = lr_scheduler.StepLR(ref_optimizer, step_size=4, gamma=0.5)
+    batches = BatchStream(loaders()[0])
+    for _ in range(10):
+        inputs, targets = batches.next_batch()
+        ref_optimizer.zero_grad()
+        F.cross_entropy(reference(inputs).flatten(0, 1), targets.flatten()).backward()
+        ref_optimizer.step()
+        ref_scheduler.step()
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="scheduler needs the optimizer"):
+        train(model, *loaders(), cfg, progress=False, scheduler=scheduler)
+
+
+def test_epochs_instead_of_steps_and_a_constant_rate_without_clipping():
+    train_loader, val_loader = loaders()
+    cfg = TrainConfig(max_steps=None, epochs=2, lr=1e-3, min_lr=1e-3, warmup_steps=0, grad_clip=None,
+                      eval_every=1000, eval_batches=None)
+    history = train(BigramLM(), train_loader, val_loader, cfg, progress=False)
+    assert history["step"][-1] == 2 * len(train_loader) == 44
+    assert history["eval_step"] == [44]  # the end of the run
+    assert set(history["lr"]) == {1e-3}
+    accumulated = TrainConfig(max_steps=None, epochs=2, warmup_steps=0, eval_every=100, accumulation_steps=4)
+    assert accumulated.total_steps(len(train_loader)) == 11  # 44 batches, 4 per step
+    with pytest.raises(ValueError, match="not more than warmup_steps"):
+        TrainConfig(max_steps=None, epochs=1, warmup_steps=30).total_steps(len(train_loader))
+
+
+def test_a_plain_shuffling_loader_trains_but_cannot_resume(tmp_path):
+    windows = create_dataloader(IDS, batch_size=4, max_length=16, stride=8).dataset
+    plain = DataLoader(windows, batch_size=4, shuffle=True, drop_last=True)  # no generator=
+    cfg = TrainConfig(max_steps=6, warmup_steps=1, eval_every=6, eval_batches=1)
+    path = tmp_path / "plain.pt"
+    history = train(BigramLM(), plain, None, cfg, checkpoint_path=path, stop_after=3, progress=False)
+    assert history["step"] == [1, 2, 3] and path.is_file()  # the weights are saved all the same
+    with pytest.raises(ValueError, match="cannot resume exactly"):
+        train(BigramLM(), plain, None, cfg, checkpoint_path=path, resume=True, progress=False)
+
+
+def test_resume_stays_exact_with_bfloat16_accumulation_and_the_readers_scheduler(tmp_path):
+    def run(**kwargs):
+        torch.manual_seed(0)
+        model = tiny_gpt(drop_rate=0.2)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.1, fused=True)
+        scheduler = lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (1 + step))
+        cfg = TrainConfig(max_steps=14, warmup_steps=0, eval_every=5, eval_batches=2, seed=3,
+                          precision="bfloat16", accumulation_steps=2)
+        return train(model, *loaders(), cfg, progress=False, optimizer=optimizer, scheduler=scheduler,
+                     checkpoint_path=tmp_path / "opts.pt", **kwargs)
+
+    full = run()
+    first = run(stop_after=9)  # 18 of 22 batches: the resumed part crosses into the second epoch
+    assert first["step"] == list(range(1, 10))
+    torch.manual_seed(77)
+    assert run(resume=True) == full
+
+
+def test_once_computes_a_result_once_per_key():
+    from llm_anatomy.memo import forget, once
+
+    calls = []
+
+    def long_run():
+        calls.append(1)
+        return {"loss": [3.0, 2.0]}
+
+    forget("test/a")
+    first = once("test/a", long_run)
+    assert once("test/a", long_run) is first and len(calls) == 1
+    assert once("test/b", long_run) is not first and len(calls) == 2
+    forget("test/a")
+    once("test/a", long_run)
+    assert len(calls) == 3
+    with pytest.raises(TypeError, match="non-empty string"):
+        once("", long_run)
+    with pytest.raises(TypeError, match="callable"):
+        once("test/c", 3)
+    forget()
+
+
+def test_two_ddp_processes_follow_the_single_process_run_on_the_same_global_batch(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from torch.utils.data import DistributedSampler
+
+    from llm_anatomy.autograd.scaling import _wait_for, find_free_port
+
+    worker = Path(__file__).with_name("ddp_train_worker.py")
+    sys.path.insert(0, str(worker.parent))
+    try:
+        import ddp_train_worker as w
+    finally:
+        sys.path.remove(str(worker.parent))
+    assert len(w.windows()) == 32
+    out, port = tmp_path / "history.pt", find_free_port()
+    src = str(Path(train_module.__file__).parents[1])
+    processes = []
+    for rank in range(2):
+        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                   OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+        processes.append(subprocess.Popen([sys.executable, str(worker), str(out)], env=env, stderr=subprocess.PIPE,
+                                          text=True))
+    _wait_for(processes, timeout=300)
+    distributed = torch.load(out, weights_only=True)
+
+    # one process, batches of 2 x 2 windows in the order the distributed sampler draws (seed, epoch)
+    sampler = DistributedSampler(w.windows(), num_replicas=1, rank=0, shuffle=True, seed=w.CFG.seed)
+    loader = DataLoader(w.windows(), batch_size=4, sampler=sampler, drop_last=True)
+    single = train(w.tiny_gpt(), loader, None, w.CFG, progress=False)
+    assert distributed["step"] == single["step"] == list(range(1, 7))
+    assert distributed["tokens_seen"] == single["tokens_seen"]  # 2 processes x 2 micro-batches x 2 x 16
+    assert distributed["loss"] == pytest.approx(single["loss"], abs=1e-5)
+    assert distributed["grad_norm"] == pytest.approx(single["grad_norm"], rel=1e-4)
+    assert distributed["train_loss"] == pytest.approx(single["train_loss"], abs=1e-5)

@@ -6,6 +6,9 @@ from dataclasses import dataclass, replace
 
 
 # --8<-- [start:config]
+INITS = ("gpt2", "torch")  # GPT-2's initialisation, or torch's per-module defaults
+
+
 @dataclass
 class GPTConfig:
     """Everything that fixes the shape of a GPT-2 model.
@@ -23,10 +26,16 @@ class GPTConfig:
             (``torch.nn.LayerNorm``, ``torch.nn.GELU(approximate="tanh")``) instead of the
             chapter's modules written from their formulas. Same function, same parameter
             names, fewer passes over memory; ``False`` shows every step.
+        init: How the weights are drawn. ``"gpt2"``: GPT-2's N(0, 0.02) for every matrix
+            and embedding, zero biases, and the two residual projections of each block
+            scaled by ``1/sqrt(2 * n_layers)``. ``"torch"``: each torch module's own default,
+            as in models that do not set one (LLMs-from-scratch's GPT): uniform within
+            ``±1/sqrt(fan_in)`` for ``nn.Linear``, N(0, 1) for ``nn.Embedding``; a tied
+            output head keeps the embedding's N(0, 1).
 
     Raises:
         ValueError: if a size is not positive, ``n_heads`` does not divide ``emb_dim`` or
-            ``drop_rate`` is outside ``[0, 1)``.
+            ``drop_rate`` is outside ``[0, 1)``, or ``init`` is not one of :data:`INITS`.
     """
 
     vocab_size: int = 50257
@@ -38,6 +47,7 @@ class GPTConfig:
     qkv_bias: bool = False
     tie_weights: bool = True
     fused_kernels: bool = True
+    init: str = "gpt2"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
@@ -48,6 +58,8 @@ class GPTConfig:
             raise ValueError(f"emb_dim={self.emb_dim} must be divisible by n_heads={self.n_heads}")
         if not 0.0 <= self.drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: object) -> GPTConfig:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from llm_anatomy.attention import KVCache
+from llm_anatomy.train import precision_context
 
 
 # --8<-- [start:filters]
@@ -77,7 +78,8 @@ def next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None
 @torch.no_grad()
 def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
              top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
-             use_cache: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+             use_cache: bool = True, generator: torch.Generator | None = None, precision: str = "float32",
+             compile: bool = False) -> torch.Tensor:
     """Extend every prompt in ``idx`` by up to ``max_new_tokens`` tokens.
 
     The model sees at most its last ``context_length`` tokens: a longer prompt is cropped
@@ -87,6 +89,11 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperatu
     absolute, so once the context is full the cache cannot slide: the window is then
     recomputed from scratch at every step, exactly as without a cache. The model is run in
     evaluation mode (no dropout) and left in the mode it was in.
+
+    ``precision="bfloat16"`` runs the model's matrix products in bfloat16 under autocast
+    (the logits are turned back to float32 before a token is chosen); ``compile=True``
+    runs it through ``torch.compile`` with dynamic shapes, so the growing cache does not
+    recompile at every step. The first call pays for the compilation.
 
     Args:
         model: A :class:`~llm_anatomy.gpt.model.GPTModel`.
@@ -99,6 +106,9 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperatu
             padded with it).
         use_cache: Reuse keys and values of earlier tokens (same result, less work).
         generator: The random number generator for sampling, for reproducible output.
+        precision: ``"float32"``, or ``"bfloat16"``/``"float16"`` mixed precision (see
+            :func:`llm_anatomy.train.precision_context`).
+        compile: Run the model through ``torch.compile``.
 
     Returns:
         ``(B, T + n)`` token ids, ``n <= max_new_tokens``.
@@ -108,20 +118,23 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperatu
     if idx.dim() != 2 or idx.shape[1] == 0:
         raise ValueError(f"idx must be a non-empty (batch, tokens) tensor, got shape {tuple(idx.shape)}")
     context = model.cfg.context_length
+    precision_context(idx.device, precision)  # a clear error for a precision the device lacks
+    forward = torch.compile(model, dynamic=True) if compile else model
     was_training = model.training
     model.eval()
     out, caches = idx, None
     finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)
     try:
         for _ in range(max_new_tokens):
-            if not use_cache:
-                logits = model(out[:, -context:])  # the whole window, every step
-            elif caches is None or caches[0].length >= context:  # first step, or the cache is full
-                caches = [KVCache() for _ in model.blocks]
-                logits = model(out[:, -context:], caches)
-            else:
-                logits = model(out[:, -1:], caches)  # only the newest token
-            token = next_token(logits[:, -1], temperature, top_k, top_p, generator)  # (B, 1)
+            with precision_context(idx.device, precision):
+                if not use_cache:
+                    logits = forward(out[:, -context:])  # the whole window, every step
+                elif caches is None or caches[0].length >= context:  # first step, or the cache is full
+                    caches = [KVCache() for _ in model.blocks]
+                    logits = forward(out[:, -context:], caches)
+                else:
+                    logits = forward(out[:, -1:], caches)  # only the newest token
+            token = next_token(logits[:, -1].float(), temperature, top_k, top_p, generator)  # (B, 1)
             if eos_id is not None:
                 token = token.masked_fill(finished, eos_id)
                 finished |= token == eos_id

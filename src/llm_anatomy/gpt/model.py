@@ -182,12 +182,20 @@ class GPTModel(nn.Module):
     # --8<-- [start:init]
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """GPT-2's initialisation: N(0, 0.02) weights, zero biases, scaled residual projections.
+        """Draw the weights as ``cfg.init`` says (GPT-2's scheme unless it is ``"torch"``).
 
-        Each block adds two projections into the residual stream, so the stream's variance
-        grows with depth; GPT-2 shrinks their initial weights by ``1/sqrt(2 * n_layers)``.
+        GPT-2: N(0, 0.02) weights, zero biases, scaled residual projections. Each block adds
+        two projections into the residual stream, so the stream's variance grows with depth;
+        GPT-2 shrinks their initial weights by ``1/sqrt(2 * n_layers)``. ``"torch"`` re-runs
+        each module's own ``reset_parameters`` (torch's default distributions).
         """
         if self.tok_emb.weight.is_meta:  # built on the meta device: shapes only, no values
+            return
+        if self.cfg.init == "torch":
+            for module in self.modules():
+                tied_head = module is self.out_head and self.cfg.tie_weights  # keeps the embedding's init
+                if module is not self and hasattr(module, "reset_parameters") and not tied_head:
+                    module.reset_parameters()
             return
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
