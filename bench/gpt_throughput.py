@@ -134,7 +134,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, repeats: int = 10) -> 
     n, largest = 512, 2048 if device.type == "cpu" else 8192
     while True:
         a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
-        _, seconds = _timed(lambda: a @ b, device)  # also the warm-up
+        _, seconds = _timed(lambda a=a, b=b: a @ b, device)  # also the warm-up
         if n >= largest or seconds > 0.2:
             break
         n *= 2
@@ -255,7 +255,7 @@ def spread(times: list[float], round_medians: list[float]) -> dict:
     so a trend left in the ratio is the model's own, as denormal numbers would make it.
     """
     q1, median, q3 = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else times * 3
-    relative = trend([t / m for t, m in zip(times, round_medians)])
+    relative = trend([t / m for t, m in zip(times, round_medians, strict=True)])
     return {
         "median": median, "q1": q1, "q3": q3, "min": min(times), "max": max(times),
         "iqr_fraction": (q3 - q1) / median,  # the spread relative to the median
@@ -282,7 +282,7 @@ def time_training(cfg: GPTConfig, batch_size: int, steps: int, warmup: int, devi
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:  # each model goes first in turn
             runner = runners[name]
-            _, seconds = _timed(lambda r=runner: r.step(inputs, targets, device), device)
+            _, seconds = _timed(lambda r=runner, x=inputs, y=targets: r.step(x, y, device), device)
             (runner.warmup_times if round_ < warmup else runner.times).append(seconds)
         loads.append(load_average())
         kind = "warm-up" if round_ < warmup else "timed"
@@ -471,7 +471,7 @@ def main() -> None:
         tokens = batch_size * cfg.context_length
         flops = training_flops_per_token(cfg) * tokens
         models = {}
-        round_medians = [statistics.median(step) for step in zip(*(r.times for r in runners.values()))]
+        round_medians = [statistics.median(step) for step in zip(*(r.times for r in runners.values()), strict=True)]
         for name, r in runners.items():
             s = spread(r.times, round_medians)
             models[name] = {
@@ -513,7 +513,7 @@ def main() -> None:
         for key, pair in profiles_todo:
             for n, r in pair.items():
                 if n not in profiled:
-                    profiled[n] = profile(lambda r=r: r.step(inputs, targets, device), device)
+                    profiled[n] = profile(lambda r=r, x=inputs, y=targets: r.step(x, y, device), device)
             profiles = {n: profiled[n] for n in pair}
             ours, theirs, target = TARGETS[key]
             report["training"][label].setdefault("profiles", {})[key] = {
