@@ -126,7 +126,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not tests); results in bench/results/.
+    """Benchmarks (not tests); results in bench/results/, and those the pages read in src/llm_anatomy/results/.
 
     ``nox -s bench`` runs every benchmark but the long training runs (``bench/train_*.py``);
     ``nox -s bench -- NAME [ARGS...]`` runs ``bench/NAME.py`` alone, with its own arguments

@@ -230,7 +230,7 @@ def main() -> None:
         "history": history,
         "samples": generated,
     }
-    (args.out_dir / "python_gpt.json").write_text(json.dumps(report, indent=1) + "\n")
+    (Path(__file__).resolve().parents[1] / "src/llm_anatomy/results/python_gpt.json").write_text(json.dumps(report, indent=1) + "\n")  # read by the pages
     plot_losses(history, args.out_dir / "python_gpt_loss")
     with open(args.out_dir / "python_gpt_samples.txt", "w", encoding="utf-8") as f:
         f.write(f"# {report['command']}\n# final validation loss {final_val:.3f}, "
