@@ -48,24 +48,12 @@ EXTRAS = {  # what each chapter imports beyond the core (statsmodels; transforme
     "13-gpt.md": ("hf",),
     "14-pretraining.md": ("hf",),
 }
-# Paths into this repository that a reader's install does not have, until the branches that
-# move the data into the package are merged: then these marks fail (XPASS) and must go.
-# Chapter 11's are in cells the page skips (commented out here), so its notebook runs.
-PENDING_PATHS = {
-    "11-text.md": "GPT-2 ranks from ../shared (engineer t7pkg: load_gpt2_encoding reads LLM_ANATOMY_GPT2_RANKS)",
-    "14-pretraining.md": "bench/results read from the repository (engineer t9bench: llm_anatomy.results)",
-}
-PENDING_RUN = {"14-pretraining.md": PENDING_PATHS["14-pretraining.md"]}
 REPOSITORY_PATHS = re.compile(r"\.\./shared|SHARED_GPT2_RANKS|bench/results|\"bench\"\s*/\s*\"results\"|parents\[\d\]|pip install -e")
 SOURCE = "https://github.com/llm-anatomy/llm-anatomy"  # project.urls.Source of pyproject.toml
 
 
 def _nb(lang: str, name: str) -> nbformat.NotebookNode:
     return chapter_notebook(DOCS / lang / name)
-
-
-def _pending(name: str, pending: dict[str, str]) -> list[pytest.MarkDecorator]:
-    return [pytest.mark.xfail(reason=pending[name], strict=True)] if name in pending else []
 
 
 @pytest.mark.parametrize(("lang", "name"), PAGES)
@@ -164,7 +152,7 @@ def test_code_cell_for_each_marker() -> None:
 
 
 @pytest.mark.parametrize(
-    ("lang", "name"), [pytest.param(lang, name, marks=_pending(name, PENDING_PATHS)) for lang, name in PAGES])
+    ("lang", "name"), PAGES)
 def test_no_repository_path_in_the_notebook(lang: str, name: str) -> None:
     nb = _nb(lang, name)
     for cell in [nb.cells[0], *(c for c in nb.cells if c.cell_type == "code")]:  # the intro, and all code
@@ -212,7 +200,7 @@ def reader() -> ReaderEnv:
 
 def _executed() -> list:
     # one language per chapter, rotating, so that every language is executed
-    return [pytest.param(LANGUAGES[i % len(LANGUAGES)], name, marks=_pending(name, PENDING_RUN), id=f"{name}-{LANGUAGES[i % len(LANGUAGES)]}")
+    return [pytest.param(LANGUAGES[i % len(LANGUAGES)], name, id=f"{name}-{LANGUAGES[i % len(LANGUAGES)]}")
             for i, name in enumerate(CHAPTERS)]
 
 
