@@ -25,6 +25,7 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import Files
 
 from llm_anatomy_book.blocks import LANGUAGES
+from llm_anatomy_book.excerpts import mark_code_blocks
 from llm_anatomy_book.glossary import load as load_glossary
 from llm_anatomy_book.notebooks import CHAPTER_NAME, write_notebook
 from llm_anatomy.plot import LANG_ENV_VAR
@@ -103,6 +104,7 @@ def on_files(files: Files, config) -> Files:
 
 
 def on_page_content(html: str, page, config, files) -> str:
+    html = mark_code_blocks(html, page, _language(config))  # excerpts, outputs, skipped blocks
     name = PurePosixPath(page.file.src_uri).name
     if not CHAPTER_NAME.match(name):
         return html
