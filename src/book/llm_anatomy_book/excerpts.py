@@ -65,9 +65,9 @@ MARK_NOTE = {
         "ru": "В тестах книги этот блок не запускается: {reason}.",
     },
     "skipif": {
-        "en": "Skipped in the book's tests where this does not hold: {reason}.",
-        "zh": "条件不满足时，本书的测试会跳过这段代码：{reason}。",
-        "ru": "В тестах книги блок пропускается, если условие не выполнено: {reason}.",
+        "en": "May be skipped in the book's tests: {reason}.",
+        "zh": "本书的测试可能跳过这段代码：{reason}。",
+        "ru": "В тестах книги этот блок может быть пропущен: {reason}.",
     },
     "xfail": {
         "en": "Raises on purpose ({raises}): {reason}.",
@@ -106,11 +106,13 @@ def _section_lines(file: Path, section: str) -> tuple[int, int]:
 
 
 def _defined_names(tree: ast.Module, start: int, end: int) -> tuple[list[str], str | None]:
-    """Public names a section defines at module level, or the class it is a part of."""
+    """Names a section defines at module level (the public ones if any), or the class it is a part of."""
     names = []
     for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.lineno < start and node.end_lineno > end:
-            return [node.name], node.name  # a section inside a class: a part of that class
+        if isinstance(node, ast.ClassDef) and node.lineno < end and start <= node.end_lineno and not (
+            start < node.lineno and node.end_lineno < end
+        ):
+            return [node.name], node.name  # a section inside a class, or its first lines: a part of it
         if not start < node.lineno < end:
             continue
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -118,7 +120,8 @@ def _defined_names(tree: ast.Module, start: int, end: int) -> tuple[list[str], s
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names += [t.id for t in targets if isinstance(t, ast.Name)]
-    return [n for n in names if not n.startswith("_")], None
+    public = [n for n in names if not n.startswith("_")]
+    return public or names, None
 
 
 def _shortest_import(module: str, name: str) -> str:
