@@ -45,6 +45,7 @@ SITE = ROOT / "site"
 LANG_PREFIX = {"en": "", "zh": "zh/", "ru": "ru/"}
 GPT2_RANKS = ROOT.parent / "shared" / "data" / "gpt2.tiktoken"
 HEAVY_FIRST = ("14-", "13-", "11-", "08-", "12-")  # start the slow chapters first
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 TIMEOUT_S = 1200  # per chapter; chapter 14 takes about 90 s of CPU
 
 BUILT = (SITE / "index.html").exists()
@@ -83,10 +84,16 @@ class _PageBlocks(HTMLParser):
         self.divs: list[dict[str, str]] = []  # the div elements open at this point
         self.blocks: list[HtmlBlock] = []
         self.output_areas: list[dict[str, str]] = []  # notebook output areas
+        self.bare_text: list[str] = []  # text right inside the page's article, outside any element
         self._code: list[str] | None = None
+        self._article_depth: int | None = None  # elements open inside the article
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         attrs = {k: v or "" for k, v in attrs}
+        if tag == "article":
+            self._article_depth = 0
+        elif self._article_depth is not None and tag not in VOID:
+            self._article_depth += 1
         if tag == "div":
             self.divs.append(attrs)
             if "jp-OutputArea" in attrs.get("class", "").split():
@@ -95,6 +102,8 @@ class _PageBlocks(HTMLParser):
             self._code = []
 
     def handle_endtag(self, tag: str) -> None:
+        if self._article_depth is not None and tag not in VOID:
+            self._article_depth = None if tag == "article" else self._article_depth - 1
         if tag == "div":
             self.divs.pop()
         elif tag == "code" and self._code is not None:
@@ -115,6 +124,8 @@ class _PageBlocks(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._code is not None:
             self._code.append(data)
+        if self._article_depth == 0 and data.strip():
+            self.bare_text.append(data.strip())
 
 
 
@@ -297,6 +308,9 @@ def test_page_marks_excerpts_outputs_and_test_markers(name: str, lang: str) -> N
     assert [b.code.strip("\n") for b in page if b.mark] == [b.code.strip("\n") for b in marked]
     shown = [b for b in source if b.kind in ("exec", "plain") and (b.kind != "exec" or b.options.get("source"))]
     assert [b.code.strip("\n") for b in pasted(lang, name)] == [b.code.strip("\n") for b in shown]
+
+    # printed text must sit in a labelled output block, not run into the prose as bare text
+    assert page_blocks(lang, name).bare_text == []
 
     html = _page(lang, name).read_text(encoding="utf-8")
     assert html.count('class="la-output-label"') == len(outputs)

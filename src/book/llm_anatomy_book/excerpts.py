@@ -18,8 +18,10 @@ shows the source's code (so the two sequences cannot drift apart silently), and 
 * an excerpt in ``<div class="la-excerpt" data-la-excerpt="src/...">`` with a note that names
   the file and the import that brings the code in;
 * an output in ``<div class="la-output no-copy" data-la-output="...">`` with a label
-  ("Output") and no copy button; on a notebook page (mkdocs-jupyter), each cell's output area
-  gets the same class and label;
+  ("Output") and no copy button: ``exec`` for an executed block's ``result``, ``exec-html``
+  for the text a figure block (``html="1"``) prints before its figure, which would otherwise
+  be bare text, ``expected`` for an expected-output block; on a notebook page
+  (mkdocs-jupyter), each cell's output area gets the same class and label (``notebook``);
 * a marked block in ``<div class="la-marked" data-la-mark="skip|skipif|xfail" ...>`` with
   a note that says why (``data-la-reason``, ``data-la-condition``, ``data-la-raises``).
 
@@ -42,6 +44,7 @@ HIGHLIGHT = re.compile(r'<div class="(?:language-(?P<lang>[\w+-]+) )?highlight">
 """A code block as pymdownx.highlight renders it; its content is escaped, so holds no ``</div>``."""
 FILENAME = re.compile(r'<span class="filename">.*?</span>', re.S)
 TAG = re.compile(r"<[^>]+>")
+BARE_TEXT = re.compile(r"(?P<text>[^<]*)")
 SECTION = '# --8<-- [{}:{}]'
 
 OUTPUT_LABEL = {"en": "Output", "zh": "输出", "ru": "Вывод"}
@@ -223,6 +226,11 @@ def _wrap_output(div: str, kind: str, lang: str) -> str:
     )
 
 
+def _text_block(text: str) -> str:
+    """A code block of plain text, as pymdownx.highlight renders one (``text`` is HTML already)."""
+    return f'<div class="language-text highlight"><pre><span></span><code>{text}\n</code></pre></div>'
+
+
 def _expected(blocks: list[CodeBlock]) -> list[tuple[str, CodeBlock]]:
     """What each Markdown block renders as, in order: ``code`` and ``output`` highlight blocks.
 
@@ -273,6 +281,13 @@ def mark_chapter(html: str, blocks: list[CodeBlock], lang: str, page: str = "") 
         div = match.group(0)
         if role == "code" and not _same_code(_text(match["body"]), block.code):
             raise BookError(f"{block.label()}: the rendered block does not show the Markdown block's code")
+        end = match.end()
+        if role == "code" and block.kind == "exec" and block.options.get("html"):
+            # text a figure block prints before its figure lands on the page as bare text
+            text = BARE_TEXT.match(html, end)["text"]
+            if text.strip():
+                div += _wrap_output(_text_block(text.strip("\n")), "exec-html", lang)
+                end += len(text)
         if role == "exec-output":
             div = _wrap_output(div, "exec", lang)
         elif role == "output":
@@ -282,7 +297,7 @@ def mark_chapter(html: str, blocks: list[CodeBlock], lang: str, page: str = "") 
         elif block.is_python and (mark := _marker(block)):
             div = _wrap_marked(div, mark, lang)
         out += [html[last : match.start()], div]
-        last = match.end()
+        last = end
     out.append(html[last:])
     return "".join(out)
 
