@@ -31,6 +31,7 @@ from mkdocs.structure.files import Files
 
 from llm_anatomy_book import timing
 from llm_anatomy_book.blocks import DEFAULT_LANGUAGE, LANGUAGES
+from llm_anatomy_book.excerpts import mark_code_blocks
 from llm_anatomy_book.glossary import load as load_glossary
 from llm_anatomy_book.notebooks import CHAPTER_NAME, colab_url, notebook_name, write_notebook
 from llm_anatomy.plot import LANG_ENV_VAR
@@ -132,6 +133,7 @@ def notebook_links(href: str, lang: str, colab: str | None = None) -> str:
 @event_priority(1000)  # the first thing after it rendered
 def on_page_content(html: str, page, config, files) -> str:
     timing.stop(page.file.src_uri, _language(config))
+    html = mark_code_blocks(html, page, _language(config))  # excerpts, outputs, skipped blocks
     name = PurePosixPath(page.file.src_uri).name
     if not CHAPTER_NAME.match(name):
         return html
