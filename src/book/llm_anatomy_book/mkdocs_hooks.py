@@ -12,7 +12,10 @@ mkdocs-static-i18n builds the site once per language by running the whole build 
   mkdocs-jupyter's wrapper of notebook pages: without this hook a notebook page is written
   as raw JSON and ``--strict`` still passes.
 * ``on_page_content`` and ``on_post_page`` add the "download as notebook" link to every
-  chapter and write the notebook generated from the chapter's Markdown next to the page.
+  chapter and notebook page and write the notebook generated from the chapter's Markdown
+  next to the page; ``on_page_content`` also links plain-text chapter references
+  (:mod:`llm_anatomy_book.chapter_links`) and gives a notebook page's headings the ids and
+  table of contents of a Markdown page (:mod:`llm_anatomy_book.notebook_page`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from pathlib import Path, PurePosixPath
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import Files
 
+from llm_anatomy_book import chapter_links, notebook_page
 from llm_anatomy_book.blocks import LANGUAGES
+from llm_anatomy_book.footer import build_date
 from llm_anatomy_book.glossary import load as load_glossary
 from llm_anatomy_book.notebooks import CHAPTER_NAME, write_notebook
 from llm_anatomy.plot import LANG_ENV_VAR
@@ -52,6 +57,7 @@ def on_config(config):
     for url_map in ("_primary_url_map", "_secondary_url_map", "_title_map", "_breadcrumbs_map", "_abs_url_map"):
         getattr(autorefs, url_map, {}).clear()
     _glossary_words_for_search(config)
+    config.extra["build_date"] = build_date()  # shown in the footer (theme/partials/copyright.html)
     return config
 
 
@@ -104,7 +110,10 @@ def on_files(files: Files, config) -> Files:
 
 def on_page_content(html: str, page, config, files) -> str:
     name = PurePosixPath(page.file.src_uri).name
-    if not CHAPTER_NAME.match(name):
+    html = chapter_links.link_page(html, page, files)
+    if name.endswith(".ipynb"):  # the lab: anchors and table of contents as on other pages
+        html = notebook_page.fix_headings(html, page)
+    if not (CHAPTER_NAME.match(name) or name.endswith(".ipynb")):
         return html
     link = (
         f'<p class="la-notebook-link"><a href="{Path(name).with_suffix(".ipynb")}" download>'
