@@ -27,7 +27,7 @@ def displayed_text_px(svg: str, column_px: float, min_width_px: float = 0.0) -> 
     return smallest * max(min(natural, column_px), min_width_px) / view_width
 
 
-def _variants(html: str) -> dict[str, tuple[str, float]]:
+def figure_variants(html: str) -> dict[str, tuple[str, float]]:
     """The SVG each layout shows, and the minimum width CSS gives it on a phone."""
     found = {}
     for m in re.finditer(r'<div class="la-figure__(\w+)"(?: style="--la-min-width: (\d+)px")?>(<svg.*?</svg>)', html, re.S):
@@ -67,7 +67,7 @@ def test_a_wide_multi_panel_figure_is_stacked_and_legible_on_a_phone() -> None:
     before = displayed_text_px(to_svg(fig), PHONE_WIDTH_PX)
     assert before < 6  # what the issue saw: an 11-inch figure's 7-point legend at 358 px
     html = figure_html(fig)
-    variants = _variants(html)
+    variants = figure_variants(html)
     assert set(variants) == {"wide", "narrow"}
     wide, _ = variants["wide"]
     narrow, _ = variants["narrow"]
@@ -101,7 +101,7 @@ def test_a_drawing_keeps_its_shape_and_scrolls_on_a_phone() -> None:
     loss = ((a * b).tanh() + a).relu()
     loss.backward()
     html = figure_html(draw_graph(loss))
-    variants = _variants(html)
+    variants = figure_variants(html)
     assert set(variants) == {"scroll"}
     svg, min_width = variants["scroll"]
     assert min_width > PHONE_WIDTH_PX
@@ -112,7 +112,7 @@ def test_a_small_figure_is_shown_once() -> None:
     fig, ax = plt.subplots(figsize=(3.2, 2.4))
     ax.plot([0, 1], [0, 1], label="line")
     ax.legend(fontsize=6)
-    variants = _variants(figure_html(fig))
+    variants = figure_variants(figure_html(fig))
     assert set(variants) == {"single"}
     assert displayed_text_px(variants["single"][0], PHONE_WIDTH_PX) >= MIN_TEXT_PX
     plt.close(fig)

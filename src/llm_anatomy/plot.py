@@ -188,18 +188,21 @@ def _stack(fig: Figure, width: float) -> float:
     return panel_h * n_new
 
 
-def _legends_inside(fig: Figure) -> None:
-    """Move a legend anchored outside its axes (beside or below them) inside, where it fits a phone."""
+def _fit_text_to_phone(fig: Figure) -> None:
+    """Make a figure's text fit a phone's column: titles and axis labels wrap, legends are one column inside their axes."""
+    for text in [*fig.texts, *(t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label))]:
+        text.set_wrap(True)
     for ax in fig.axes:
         legend = ax.get_legend()
         if legend is None:
             continue
-        anchor = legend.get_bbox_to_anchor()
-        box = ax.bbox
-        if anchor.x0 >= box.x0 - 1 and anchor.x1 <= box.x1 + 1 and anchor.y0 >= box.y0 - 1 and anchor.y1 <= box.y1 + 1:
+        anchor, box = legend.get_bbox_to_anchor(), ax.bbox
+        inside = anchor.x0 >= box.x0 - 1 and anchor.x1 <= box.x1 + 1 and anchor.y0 >= box.y0 - 1 and anchor.y1 <= box.y1 + 1
+        if inside and legend._ncols == 1:
             continue
-        texts = [t.get_text() for t in legend.get_texts()]
-        ax.legend(legend.legend_handles, texts, loc="best", fontsize=max(legend.get_texts()[0].get_fontsize(), MIN_FONT_PT))
+        texts = legend.get_texts()
+        ax.legend(legend.legend_handles, [t.get_text() for t in texts], loc="best", ncols=1,
+                  fontsize=max(texts[0].get_fontsize(), MIN_FONT_PT) if texts else MIN_FONT_PT)
 
 
 def _layout_for(fig: Figure, width_px: float) -> str:
@@ -264,7 +267,7 @@ def figure_html(fig: Figure) -> str:
     if w <= phone_w + 0.01 and svg_size(wide)[0] <= PHONE_WIDTH_PX / PX_PER_PT + 0.5:
         return f'<figure class="la-figure">{_tidy(wide, "f" + key)}</figure>'
     height = _stack(fig, phone_w)
-    _legends_inside(fig)
+    _fit_text_to_phone(fig)
     fig.set_size_inches(phone_w, height)
     narrow = _layout_for(fig, PHONE_WIDTH_PX)
     return (
