@@ -98,5 +98,6 @@ def test_chapter_urls_stay_in_the_page_language() -> None:
         ("zh/glossary.md", "zh/glossary/"),
         ("zh/07-autograd-lab.ipynb", "zh/07-autograd-lab/"),
     ]
-    assert chapter_urls("zh/13-gpt/", urls) == {7: "zh/07-autograd/", 12: "zh/12-attention/"}
-    assert chapter_urls("13-gpt/", urls) == {12: "12-attention/"}
+    assert chapter_urls("zh/13-gpt.md", urls) == {7: "zh/07-autograd/", 12: "zh/12-attention/"}
+    assert chapter_urls("zh/index.md", urls) == {7: "zh/07-autograd/", 12: "zh/12-attention/"}
+    assert chapter_urls("en/index.md", urls) == {12: "12-attention/"}

@@ -143,18 +143,19 @@ def _has_skip_class(attrs: str) -> bool:
     return bool(m) and not SKIP_CLASSES.isdisjoint((m.group(1) or m.group(2) or m.group(3) or "").split())
 
 
-def chapter_urls(page_url: str, urls: list[tuple[str, str]]) -> dict[int, str]:
-    """Chapter number -> URL of the chapter page in the same language folder as ``page_url``.
+def chapter_urls(page_src: str, urls: list[tuple[str, str]]) -> dict[int, str]:
+    """Chapter number -> URL of the chapter page in the same language as the page.
 
     Args:
-        page_url: the page's URL (``zh/07-autograd/``).
-        urls: ``(source file name, URL)`` of every page of the site.
+        page_src: the page's source file, relative to ``docs`` (``zh/13-gpt.md``): the
+            chapters of its folder are its language's.
+        urls: ``(source file, URL)`` of every page of the site.
     """
-    folder = PurePosixPath(page_url.rstrip("/")).parent
+    folder = PurePosixPath(page_src).parent
     chapters = {}
-    for name, url in urls:
-        m = CHAPTER_FILE.match(PurePosixPath(name).name)
-        if m and PurePosixPath(url.rstrip("/")).parent == folder:
+    for src, url in urls:
+        m = CHAPTER_FILE.match(PurePosixPath(src).name)
+        if m and PurePosixPath(src).parent == folder:
             chapters[int(m[1])] = url
     return chapters
 
@@ -162,7 +163,7 @@ def chapter_urls(page_url: str, urls: list[tuple[str, str]]) -> dict[int, str]:
 def link_page(html: str, page, files) -> str:
     """The mkdocs hook's step: link a page's references to the other chapters of its language."""
     urls = [(f.src_uri, f.url) for f in files if f.is_documentation_page()]
-    chapters = chapter_urls(page.url, urls)
+    chapters = chapter_urls(page.file.src_uri, urls)
     own = CHAPTER_FILE.match(PurePosixPath(page.file.src_uri).name)
     if own:
         chapters.pop(int(own[1]), None)
