@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import io
+import math
 import os
 import re
 import warnings
@@ -205,6 +206,22 @@ def _fit_text_to_phone(fig: Figure) -> None:
                   fontsize=max(texts[0].get_fontsize(), MIN_FONT_PT) if texts else MIN_FONT_PT)
 
 
+def _slant_crowded_ticks(fig: Figure) -> None:
+    """Slant an axes' x tick labels when, at the figure's present size, neighbours overlap."""
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = sorted(
+            (t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_visible() and t.get_text()),
+            key=lambda b: b.x0,
+        )
+        if any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:])):
+            ax.tick_params(axis="x", labelrotation=30)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+                label.set_rotation_mode("anchor")
+
+
 def _layout_for(fig: Figure, width_px: float) -> str:
     """Draw a plot for a column ``width_px`` wide: no text under :data:`MIN_FONT_PT`, no scaling down.
 
@@ -258,7 +275,7 @@ def figure_html(fig: Figure) -> str:
         if need_px <= PHONE_WIDTH_PX:
             return f'<figure class="la-figure">{_tidy(wide, "f" + key)}</figure>'
         return (
-            f'<figure class="la-figure"><div class="la-figure__scroll" style="--la-min-width: {need_px:.0f}px">'
+            f'<figure class="la-figure"><div class="la-figure__scroll" style="--la-min-width: {math.ceil(need_px)}px">'
             f'{_tidy(wide, "f" + key)}</div></figure>'
         )
     wide = _layout_for(fig, DESKTOP_WIDTH_PX)
@@ -269,6 +286,7 @@ def figure_html(fig: Figure) -> str:
     height = _stack(fig, phone_w)
     _fit_text_to_phone(fig)
     fig.set_size_inches(phone_w, height)
+    _slant_crowded_ticks(fig)
     narrow = _layout_for(fig, PHONE_WIDTH_PX)
     return (
         f'<figure class="la-figure"><div class="la-figure__wide">{_tidy(wide, "w" + key)}</div>'
