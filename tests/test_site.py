@@ -143,6 +143,144 @@ def test_site_names_are_translated() -> None:
 @pytest.mark.parametrize(("lang", "label"), [("en", "loss"), ("zh", "损失"), ("ru", "потери")])
 def test_chapter_07_figures_are_on_the_page_in_its_language(lang: str, label: str) -> None:
     html = _page(lang, "07-autograd.md").read_text(encoding="utf-8")
-    figures = re.findall(r'<figure class="la-figure"><svg.*?</svg>', html, re.S)
+    figures = re.findall(r'<figure class="la-figure">.*?</figure>', html, re.S)
     assert len(figures) >= 2, "the chapter's figures are missing from the page"
     assert any(label in f for f in figures), f"no figure labelled {label!r}"
+
+
+# --- figures, chapter links, the lab page, page furniture (issue 8) -------------------------
+
+from test_figures import displayed_text_px, figure_variants  # noqa: E402 (the same measure)
+
+from llm_anatomy.plot import DESKTOP_WIDTH_PX, MIN_TEXT_PX, PHONE_WIDTH_PX  # noqa: E402
+from llm_anatomy_book.blocks import DOCS  # noqa: E402
+from llm_anatomy_book.chapter_links import references  # noqa: E402
+
+
+def _figures(html: str) -> list[dict[str, tuple[str, float]]]:
+    return [figure_variants(f) for f in re.findall(r'<figure class="la-figure">.*?</figure>', html, re.S)]
+
+
+@pytest.mark.parametrize(("lang", "name"), _pages())
+def test_figure_text_is_legible_on_a_phone_and_a_desktop(lang: str, name: str) -> None:
+    # At a 390 px phone screen the column is PHONE_WIDTH_PX wide; CSS shows the narrow layout
+    # (or lets a drawing scroll at its minimum width). On a desktop the wide layout fills at
+    # most DESKTOP_WIDTH_PX. Text (legends included) must stay >= 80% of the body text; a
+    # drawing is exempt on a desktop, where it keeps its proportions.
+    html = _page(lang, name).read_text(encoding="utf-8")
+    for i, variants in enumerate(_figures(html)):
+        svg, min_width = variants.get("narrow") or variants.get("scroll") or variants["single"]
+        phone = displayed_text_px(svg, PHONE_WIDTH_PX, min_width)
+        assert phone >= MIN_TEXT_PX - 0.05, f"figure {i + 1}: text {phone:.1f} px on a phone"
+        if "scroll" not in variants:
+            desktop = displayed_text_px((variants.get("wide") or variants["single"])[0], DESKTOP_WIDTH_PX)
+            assert desktop >= MIN_TEXT_PX - 0.05, f"figure {i + 1}: text {desktop:.1f} px on a desktop"
+    ids = re.findall(r'<svg\b.*?</svg>', html, re.S)
+    svg_ids = [i for svg in ids for i in re.findall(r'\bid="([^"]+)"', svg)]
+    assert len(svg_ids) == len(set(svg_ids)), "two figures of the page share an id"
+
+
+class _ProseText(HTMLParser):
+    """The text of a page's article that is neither a link, a heading, code, math nor a title."""
+
+    SKIP = {"a", "h1", "h2", "h3", "h4", "h5", "h6", "code", "pre", "kbd", "script", "style", "svg", "summary", "button"}
+    SKIP_CLASSES = {"admonition-title", "filename", "arithmatex", "katex"}
+    VOID = {"br", "img", "hr", "input", "meta", "link", "source", "wbr", "col", "area"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[tuple[str, bool]] = []
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.VOID:
+            return
+        classes = set((dict(attrs).get("class") or "").split())
+        skip = (self.open and self.open[-1][1]) or tag in self.SKIP or bool(classes & self.SKIP_CLASSES)
+        self.open.append((tag, skip))
+
+    def handle_endtag(self, tag: str) -> None:
+        if any(t == tag for t, _ in self.open):
+            while self.open.pop()[0] != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        if not (self.open and self.open[-1][1]):
+            self.texts.append(data)
+
+
+def _existing_chapters() -> set[int]:
+    return {int(n[:2]) for n in english_pages() if re.match(r"^\d\d-[\w-]+\.md$", n)}
+
+
+def _unlinked_references(html: str, name: str) -> list[str]:
+    article = re.search(r'<article class="md-content__inner md-typeset">(.*?)</article>', html, re.S).group(1)
+    parser = _ProseText()
+    parser.feed(article)
+    own = int(name[:2]) if re.match(r"^\d\d-[\w-]+\.md$", name) else None
+    existing = _existing_chapters() - {own}
+    found = []
+    for text in parser.texts:
+        for start, end, numbers in references(text):
+            if any(n in existing for *_, n in numbers):
+                found.append(text[max(0, start - 30) : end + 10].replace("\n", " "))
+    return found
+
+
+@pytest.mark.parametrize(("lang", "name"), _pages())
+def test_chapter_references_are_links(lang: str, name: str) -> None:
+    html = _page(lang, name).read_text(encoding="utf-8")
+    assert not _unlinked_references(html, name)
+
+
+@pytest.mark.parametrize("lang", LANG_PREFIX)
+def test_chapter_references_are_linked_in_every_language(lang: str) -> None:
+    links = 0
+    for _, name in [p for p in _pages() if p[0] == lang]:
+        html = _page(lang, name).read_text(encoding="utf-8")
+        for href in re.findall(r'<a href="([^"]+)" class="la-chapter-link">', html):
+            assert (_page(lang, name).parent / href / "index.html").resolve().exists(), href
+            links += 1
+    assert links >= 50, f"only {links} chapter links in {lang}"
+
+
+@pytest.mark.parametrize("lang", LANG_PREFIX)
+def test_lab_page_has_download_link_toc_and_anchors(lang: str) -> None:
+    page = _page(lang, "07-autograd-lab.ipynb")
+    html = page.read_text(encoding="utf-8")
+    ids = [i for _, i in re.findall(r'<h([1-6]) id="([^"]*)"', html)]
+    assert ids and all(ids) and len(ids) == len(set(ids)), f"heading ids {ids}"
+    toc = re.findall(r'<a href="#([^"]+)" class="md-nav__link">', html)
+    assert len(toc) >= 3 and set(toc) <= set(ids), f"table of contents {toc} vs headings {ids}"
+    skip = re.search(r'<a href="#([^"]*)" class="md-skip">', html).group(1)
+    assert skip in ids
+    link = re.search(r'<p class="la-notebook-link"><a href="([^"]+\.ipynb)" download>', html)
+    assert link and (page.parent / link.group(1)).exists()
+
+
+@pytest.mark.parametrize(("lang", "name"), _pages())
+def test_edit_button_opens_the_page_in_its_language(lang: str, name: str) -> None:
+    html = _page(lang, name).read_text(encoding="utf-8")
+    edit = re.search(r'<a href="([^"]+)"[^>]*rel="edit"', html)
+    assert edit, "no edit button"
+    config = site_config()
+    assert edit.group(1) == f"{config['repo_url'].rstrip('/')}/{config['edit_uri']}{lang}/{name}"
+    assert (DOCS / lang / name).exists()
+
+
+@pytest.mark.parametrize(("lang", "words"), [("en", "MIT License"), ("zh", "MIT 许可证"), ("ru", "лицензии MIT")])
+def test_footer_has_license_and_build_date(lang: str, words: str) -> None:
+    for name in ("index.md", "07-autograd.md", "07-autograd-lab.ipynb"):
+        page = SITE / LANG_PREFIX[lang] / "index.html" if name == "index.md" else _page(lang, name)
+        footer = re.search(r'<div class="md-copyright">.*?</div>\s*</div>', page.read_text(encoding="utf-8"), re.S).group(0)
+        assert words in footer and 'rel="license"' in footer
+        assert re.search(r'<time datetime="\d{4}-\d\d-\d\d">', footer)
+
+
+def test_print_stylesheet_is_linked_and_hides_the_furniture() -> None:
+    css = (SITE / "assets/print.css").read_text(encoding="utf-8")
+    assert "@media print" in css
+    for selector in (".md-header", ".md-sidebar", ".md-search", ".md-clipboard", "pre-wrap"):
+        assert selector in css
+    for lang, name in _pages():
+        assert "assets/print.css" in _page(lang, name).read_text(encoding="utf-8")

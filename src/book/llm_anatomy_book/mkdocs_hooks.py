@@ -18,6 +18,9 @@ mkdocs-static-i18n builds the site once per language by running the whole build 
   the page, named per language (``13-gpt.zh.ipynb``). The site's notebooks are not executed;
   the pages workflow replaces them with executed ones (``nox -s notebooks -- --site site``)
   and publishes those on the ``notebooks`` branch, where the Colab link opens them.
+* ``on_page_content`` also links plain-text chapter references
+  (:mod:`llm_anatomy_book.chapter_links`) and gives a notebook page's headings the ids and
+  table of contents of a Markdown page (:mod:`llm_anatomy_book.notebook_page`).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from pathlib import Path, PurePosixPath
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import Files
 
-from llm_anatomy_book import timing
+from llm_anatomy_book import chapter_links, notebook_page, timing
 from llm_anatomy_book.blocks import DEFAULT_LANGUAGE, LANGUAGES
 from llm_anatomy_book.excerpts import mark_code_blocks
+from llm_anatomy_book.footer import build_date
 from llm_anatomy_book.glossary import load as load_glossary
 from llm_anatomy_book.notebooks import CHAPTER_NAME, colab_url, notebook_name, write_notebook
 from llm_anatomy.plot import LANG_ENV_VAR
@@ -60,6 +64,7 @@ def on_config(config):
     for url_map in ("_primary_url_map", "_secondary_url_map", "_title_map", "_breadcrumbs_map", "_abs_url_map"):
         getattr(autorefs, url_map, {}).clear()
     _glossary_words_for_search(config)
+    config.extra["build_date"] = build_date()  # shown in the footer (theme/partials/copyright.html)
     return config
 
 
@@ -135,12 +140,19 @@ def on_page_content(html: str, page, config, files) -> str:
     timing.stop(page.file.src_uri, _language(config))
     html = mark_code_blocks(html, page, _language(config))  # excerpts, outputs, skipped blocks
     name = PurePosixPath(page.file.src_uri).name
-    if not CHAPTER_NAME.match(name):
+    html = chapter_links.link_page(html, page, files)
+    if name.endswith(".ipynb"):  # the lab: anchors and table of contents as on other pages
+        html = notebook_page.fix_headings(html, page)
+    if not (CHAPTER_NAME.match(name) or name.endswith(".ipynb")):
         return html
     lang = _language(config)
-    file = notebook_name(name, lang)
+    if name.endswith(".ipynb"):  # the lab is its own notebook, copied beside its page by mkdocs-jupyter
+        file, colab = name, None
+    else:
+        file = notebook_name(name, lang)
+        colab = colab_url(file)
     # right under the chapter's title
-    return re.sub(r"(</h1>)", lambda m: m[1] + notebook_links(file, lang, colab_url(file)), html, count=1)
+    return re.sub(r"(</h1>)", lambda m: m[1] + notebook_links(file, lang, colab), html, count=1)
 
 
 def on_post_page(output: str, page, config) -> str:
