@@ -6,27 +6,33 @@ mkdocs-static-i18n builds the site once per language by running the whole build 
   language (mkdocstrings reads it before the i18n plugin sets it, which left its labels one
   language behind), ``LLM_ANATOMY_LANG`` for figure labels, and a fresh markdown-exec state
   (a chapter's session must not see the previous language's variables), and autorefs'
-  anchor maps emptied (each language has its own API page), and jieba given the glossary's
-  Chinese terms as a user dictionary for the search index.
+  anchor maps emptied (each language has its own API page).
 * ``on_files`` runs after the i18n plugin, which rebuilt the file list and dropped
   mkdocs-jupyter's wrapper of notebook pages: without this hook a notebook page is written
   as raw JSON and ``--strict`` still passes.
 * ``on_page_content`` and ``on_post_page`` add the "download as notebook" link to every
   chapter and write the notebook generated from the chapter's Markdown next to the page.
+  ``on_page_content`` also typesets every formula with KaTeX (``llm_anatomy_book.math``).
+* ``on_post_build``, once all languages are built, writes the per-language search index
+  (``llm_anatomy_book.search``) and a sitemap in every page folder (``llm_anatomy_book.sitemaps``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path, PurePosixPath
 
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import Files
 
 from llm_anatomy_book.blocks import LANGUAGES
-from llm_anatomy_book.glossary import load as load_glossary
+from llm_anatomy_book.math import MathError, render_page_math
 from llm_anatomy_book.notebooks import CHAPTER_NAME, write_notebook
+from llm_anatomy_book.search import build_search_index
+from llm_anatomy_book.sitemaps import write_scoped_sitemaps
 from llm_anatomy.plot import LANG_ENV_VAR
 
 DOWNLOAD_LABEL = {"en": "Download this chapter as a Jupyter notebook", "zh": "下载本章的 Jupyter 笔记本", "ru": "Скачать главу как блокнот Jupyter"}
@@ -51,20 +57,7 @@ def on_config(config):
     autorefs = config.plugins.get("autorefs")
     for url_map in ("_primary_url_map", "_secondary_url_map", "_title_map", "_breadcrumbs_map", "_abs_url_map"):
         getattr(autorefs, url_map, {}).clear()
-    _glossary_words_for_search(config)
     return config
-
-
-def _glossary_words_for_search(config) -> None:
-    """Teach jieba the glossary's Chinese terms, so that search finds 计算图 as one word."""
-    search = config.plugins.get("material/search") or config.plugins.get("search")
-    if search is None:
-        return
-    user_dict = Path(config.config_file_path).parent / ".cache" / "jieba-glossary.txt"
-    user_dict.parent.mkdir(parents=True, exist_ok=True)
-    words = sorted({t.zh for t in load_glossary() if " " not in t.zh})
-    user_dict.write_text("".join(f"{w} 100000 n\n" for w in words), encoding="utf-8")
-    search.config.jieba_dict_user = str(user_dict)
 
 
 class _Alternate:
@@ -103,6 +96,10 @@ def on_files(files: Files, config) -> Files:
 
 
 def on_page_content(html: str, page, config, files) -> str:
+    try:
+        html = render_page_math(html, config.docs_dir)
+    except MathError as exc:
+        raise PluginError(f"{page.file.src_uri} ({_language(config)}): {exc}") from None
     name = PurePosixPath(page.file.src_uri).name
     if not CHAPTER_NAME.match(name):
         return html
@@ -120,3 +117,13 @@ def on_post_page(output: str, page, config) -> str:
         dest = Path(page.file.abs_dest_path).parent / Path(name).with_suffix(".ipynb")
         write_notebook(page.file.abs_src_path, dest)
     return output
+
+
+@event_priority(-150)  # after the i18n plugin's, which builds the other languages
+def on_post_build(config) -> None:
+    i18n = config.plugins.get("i18n")
+    if i18n is not None and i18n.building:
+        return  # an inner (zh, ru) build: the site is complete only at the outer one's end
+    sitemaps = write_scoped_sitemaps(config.site_dir)
+    pages = build_search_index(config.site_dir, list(i18n.build_languages) if i18n else [config.theme["language"]])
+    logging.getLogger("mkdocs.hooks").info(f"Pagefind search index, pages per language: {pages}; {sitemaps} folder sitemaps")

@@ -1,0 +1,92 @@
+"""Search per language: Pagefind indexes the built site, one index per ``<html lang>``.
+
+Material's own search puts every language into one ``search_index.json`` (7 MB) that each
+page fetches whole, and its worker, once ``lang`` lists three languages, no longer stems
+Russian or English words. Pagefind (the ``pagefind[extended]`` wheel ships the binary; its
+extended build segments Chinese) writes a separate index for each language found in the
+pages' ``<html lang>``, stemmed for that language, and a page fetches only the small chunks
+its query needs. Its UI (``pagefind-ui.js``) runs in Material's search dialog (the theme's
+``partials/search.html``) and searches the index of the page's own language.
+
+Excerpts are the page's text: the permalink signs, KaTeX's MathML copy of the TeX and the
+code-copy buttons are left out of the index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+# The part of a page that is indexed, and what inside it is not text for a reader.
+ROOT_SELECTOR = "article.md-content__inner"
+EXCLUDE_SELECTORS = (
+    ".headerlink",          # the ¶ of Markdown headings
+    ".anchor-link",         # the ¶ of notebook headings
+    ".katex-mathml",        # KaTeX's MathML copy, which carries the TeX source
+    ".katex .vlist-s",      # KaTeX's zero-width spaces (a Safari workaround)
+    ".md-clipboard",
+    ".md-source-file",
+    ".la-notebook-link",
+)
+BUNDLE = "pagefind"
+
+
+class SearchIndexError(RuntimeError):
+    """Pagefind did not index the site as expected."""
+
+
+def _pages(site_dir: Path) -> list[tuple[str, Path]]:
+    """The site's pages as (URL path from the site root, file); not 404 pages, not assets."""
+    pages = []
+    for file in sorted(site_dir.rglob("index.html")):
+        rel = file.parent.relative_to(site_dir).as_posix()
+        if rel.split("/")[0] in (BUNDLE, "assets", "search"):
+            continue
+        pages.append(("/" if rel == "." else f"/{rel}/", file))
+    return pages
+
+
+async def _index(site_dir: Path) -> int:
+    from pagefind.index import IndexConfig, PagefindIndex
+
+    config = IndexConfig(
+        root_selector=ROOT_SELECTOR,
+        exclude_selectors=list(EXCLUDE_SELECTORS),
+        output_path=str(site_dir / BUNDLE),
+    )
+    indexed = 0
+    async with PagefindIndex(config=config) as index:  # writes the bundle on leaving
+        for url, file in _pages(site_dir):
+            await index.add_html_file(content=file.read_text(encoding="utf-8"), url=url)
+            indexed += 1
+    return indexed
+
+
+def build_search_index(site_dir: str | Path, languages: list[str]) -> dict[str, int]:
+    """Index the built site with Pagefind, one index per page language.
+
+    Also removes Material's merged ``search/search_index.json``: the site's pages no longer
+    fetch it (the search dialog is Pagefind's).
+
+    Args:
+        site_dir: the built site.
+        languages: the languages the site is built in; each must get its own index.
+
+    Returns:
+        ``{"pages": n, LANG: pages of LANG, …}``: how many pages were indexed.
+
+    Raises:
+        SearchIndexError: a language got no index, or nothing was indexed.
+    """
+    site = Path(site_dir).resolve()
+    shutil.rmtree(site / BUNDLE, ignore_errors=True)
+    pages = asyncio.run(_index(site))
+    entry = json.loads((site / BUNDLE / "pagefind-entry.json").read_text(encoding="utf-8"))
+    counts = {lang: info["page_count"] for lang, info in entry["languages"].items()}
+    missing = [lang for lang in languages if not counts.get(lang)]
+    if not pages or missing:
+        raise SearchIndexError(f"Pagefind indexed {pages} pages of {site}, none in {missing}")
+    shutil.rmtree(site / "search", ignore_errors=True)
+    return {"pages": pages, **counts}
