@@ -86,7 +86,10 @@ def test_every_page_folder_gets_the_sitemap_of_its_scope(tmp_path) -> None:
     (tmp_path / "sitemap.xml").write_text(SITEMAP.format("\n".join(URL.format(p, q) for p, q in zip(pages, plain))))
     root_before = (tmp_path / "sitemap.xml").read_text()
 
-    assert write_scoped_sitemaps(tmp_path) == 4
+    (tmp_path / "07-autograd-lab").mkdir()  # a page the site's sitemap leaves out
+    (tmp_path / "07-autograd-lab/index.html").write_text("<html></html>")
+
+    assert write_scoped_sitemaps(tmp_path) == 5
     assert (tmp_path / "sitemap.xml").read_text() == root_before  # mkdocs' own is kept
 
     def locs(folder: str) -> list[str]:
@@ -97,6 +100,7 @@ def test_every_page_folder_gets_the_sitemap_of_its_scope(tmp_path) -> None:
     assert locs("zh") == ["https://x.io/book/zh/", "https://x.io/book/zh/07-autograd/", "https://x.io/book/zh/12-attention/"]
     assert locs("zh/07-autograd") == ["https://x.io/book/zh/07-autograd/"]
     assert locs("07-autograd") == ["https://x.io/book/07-autograd/"]
+    assert locs("07-autograd-lab") == ["https://x.io/book/07-autograd-lab/"]
     assert 'hreflang="zh" href="https://x.io/book/zh/07-autograd/"' in (tmp_path / "07-autograd/sitemap.xml").read_text()
 
 

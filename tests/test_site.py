@@ -99,10 +99,10 @@ def test_chapters_link_their_notebook(lang: str) -> None:
         assert any(c["cell_type"] == "code" for c in notebook["cells"])
 
 
-# TeX a reader must never see, in a page's text outside code and KaTeX's own markup
+# TeX a reader must never see, in a page's text (not code, comments or KaTeX's MathML)
 RAW_TEX = re.compile(r"\\[(\[]|\$\$|\\[a-zA-Z]+\{|\$[^$\n<]{1,80}[\\^_][^$\n<]{0,80}\$")
 _CODE_OR_KATEX = re.compile(
-    r"<(pre|code|script|style)\b.*?</\1>|<annotation\b.*?</annotation>", re.DOTALL | re.IGNORECASE
+    r"<(pre|code|script|style)\b.*?</\1>|<annotation\b.*?</annotation>|<!--.*?-->", re.DOTALL | re.IGNORECASE
 )
 
 

@@ -7,7 +7,7 @@ function mountBookSearch() {
   host.dataset.mounted = "1";
   new PagefindUI({
     element: host,
-    bundlePath: host.dataset.bundle,
+    bundlePath: new URL(host.dataset.bundle, document.baseURI).pathname,  // absolute: Pagefind imports from it
     showImages: false,
     showSubResults: true,
     excerptLength: 24,

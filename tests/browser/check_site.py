@@ -36,7 +36,7 @@ import traceback
 from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -93,8 +93,17 @@ MATH_STATE = """(rawPattern) => {
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
+    """Serves the site under ``prefix`` (site_url's path), as GitHub Pages does; 404 elsewhere."""
+
+    prefix = "/"
+
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def translate_path(self, path: str) -> str:
+        if not path.startswith(self.prefix):
+            return str(Path(self.directory) / "404-outside-site_url")
+        return super().translate_path("/" + path[len(self.prefix) :])
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -106,8 +115,16 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def serve(site: Path, port: int) -> ThreadingHTTPServer:
-    handler = functools.partial(QuietHandler, directory=str(site))
+def site_path() -> str:
+    """The path of mkdocs.yml's site_url (``/llm-anatomy/``): where the site is served."""
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    match = re.search(r"^site_url:\s*(\S+)", config, re.M)
+    path = urlsplit(match.group(1)).path if match else "/"
+    return path if path.endswith("/") else path + "/"
+
+
+def serve(site: Path, port: int, prefix: str) -> ThreadingHTTPServer:
+    handler = functools.partial(type("Handler", (QuietHandler,), {"prefix": prefix}), directory=str(site))
     server = QuietServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -165,11 +182,11 @@ class Traffic:
             if not self.local(request.url):
                 self.foreign.append(request.url)
             else:
-                self.fetched.append(unquote(urlsplit(request.url).path))
+                self.fetched.append(unquote(path_of(request.url)))
 
         def on_response(response) -> None:
             if response.status >= 400:
-                self.broken.append(f"{response.status} {urlsplit(response.url).path}")
+                self.broken.append(f"{response.status} {urlsplit(response.url).path}")  # as requested
 
         def route(route) -> None:
             if self.local(route.request.url):
@@ -190,8 +207,18 @@ class Traffic:
         context.on("page", on_page)
 
 
+PREFIX = "/"  # site_url's path, set in main()
+
+
 def path_of(url: str) -> str:
-    return urlsplit(url).path
+    """A URL's path inside the site (``/zh/07-autograd/``), without site_url's path."""
+    path = urlsplit(url).path
+    return "/" + path[len(PREFIX) :] if path.startswith(PREFIX) else path
+
+
+def urljoin(base: str, path: str) -> str:
+    """The URL of a path inside the site (``/zh/…``) on the server at ``base``."""
+    return base.rstrip("/") + PREFIX + path.lstrip("/")
 
 
 def site_pages(site: Path) -> dict[str, list[str]]:
@@ -365,16 +392,23 @@ def in_language(path: str, lang: str) -> bool:
 
 def search(page, query: str) -> list[dict]:
     """Type ``query`` into the search dialog; the results Pagefind's UI lists."""
+    button = page.locator('label.md-header__button[for="__search"]').first
+    if button.is_visible():  # phone: the dialog opens from the header's button
+        button.click()
     box = page.locator(".pagefind-ui__search-input")
-    if not box.is_visible():  # phone: the dialog opens from the header's button
-        page.locator('label.md-header__button[for="__search"]').first.click()
     box.wait_for(state="visible")
     box.click()
     box.fill(query)
-    page.wait_for_selector(".pagefind-ui__result", timeout=TIMEOUT_MS)
+    page.wait_for_selector(".pagefind-ui__result-link", timeout=TIMEOUT_MS)
+    more = page.locator(".pagefind-ui__button")  # "load more results": list every result
+    for _ in range(10):
+        page.wait_for_function("!document.querySelector('.pagefind-ui__result .pagefind-ui__loading')")
+        if not more.is_visible():
+            break
+        more.click()
     page.wait_for_timeout(300)  # let the list settle
     return page.eval_on_selector_all(
-        ".pagefind-ui__result",
+        ".pagefind-ui__result:has(.pagefind-ui__result-link)",
         """els => els.map(el => ({
             href: el.querySelector('.pagefind-ui__result-link').href,
             title: el.querySelector('.pagefind-ui__result-link').textContent,
@@ -477,10 +511,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from playwright.sync_api import sync_playwright
 
+    global PREFIX
+    PREFIX = site_path()
     port = args.port or free_port()
-    server = serve(site, port)
-    base = f"http://127.0.0.1:{port}/"
-    print(f"serving {site} at {base}; screenshots in {out}", flush=True)
+    server = serve(site, port, PREFIX)
+    base = f"http://127.0.0.1:{port}"
+    print(f"serving {site} at {base}{PREFIX}; screenshots in {out}", flush=True)
     report = Report()
     traffic = Traffic("127.0.0.1")
     pages = site_pages(site)

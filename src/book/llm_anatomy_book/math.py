@@ -34,6 +34,14 @@ _DISPLAY_PARAGRAPH = re.compile(r'<p>\s*(<div class="arithmatex">(?:(?!</div>).)
 _DOLLARS = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)([^$]+?)(?<![\s\\])\$(?!\d)", re.DOTALL)
 
 
+# What a reader would see as raw TeX once the formulas are typeset: delimiters, or a $…$ with a
+# TeX command that arithmatex did not take as math (e.g. "$x = $", space before the closing $).
+_NOT_TEXT = re.compile(
+    r"<(pre|code|script|style|svg|annotation)\b.*?</\1>|<!--.*?-->", re.DOTALL | re.IGNORECASE
+)
+_RAW_TEX = re.compile(r"\\[(\[]|\$\$|\$[^$]{0,80}\\[A-Za-z]+[^$]{0,80}\$")
+
+
 class MathError(ValueError):
     """TeX that KaTeX cannot render."""
 
@@ -128,11 +136,14 @@ def render_page_math(page_html: str, docs_dir: str | Path) -> str:
         ``$$…$$`` of notebook Markdown cells.
 
     Raises:
-        MathError: a formula KaTeX cannot parse.
+        MathError: a formula KaTeX cannot parse, or TeX left in the text as it is.
     """
     engine = katex(Path(docs_dir).resolve() / KATEX_JS)
     if "arithmatex" in page_html:
         page_html = _ARITHMATEX.sub(partial(_render_arithmatex, engine), page_html)
     if "jp-RenderedMarkdown" in page_html and "$" in page_html:
         page_html = _NOTEBOOK_MARKDOWN.sub(partial(_render_notebook_cell, engine), page_html)
+    left = _RAW_TEX.findall(_TAG.sub(" ", _NOT_TEXT.sub(" ", page_html)))
+    if left:
+        raise MathError(f"TeX left in the text, not typeset (a space inside $…$?): {left[:3]}")
     return page_html

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import time
 from pathlib import Path
 
 # The part of a page that is indexed, and what inside it is not text for a reader.
@@ -83,7 +84,12 @@ def build_search_index(site_dir: str | Path, languages: list[str]) -> dict[str, 
     site = Path(site_dir).resolve()
     shutil.rmtree(site / BUNDLE, ignore_errors=True)
     pages = asyncio.run(_index(site))
-    entry = json.loads((site / BUNDLE / "pagefind-entry.json").read_text(encoding="utf-8"))
+    entry_file = site / BUNDLE / "pagefind-entry.json"
+    for _ in range(120):  # the service may still be writing it when its context closes
+        if entry_file.is_file() and entry_file.stat().st_size:
+            break
+        time.sleep(0.5)
+    entry = json.loads(entry_file.read_text(encoding="utf-8"))
     counts = {lang: info["page_count"] for lang, info in entry["languages"].items()}
     missing = [lang for lang in languages if not counts.get(lang)]
     if not pages or missing:

@@ -45,7 +45,9 @@ def write_scoped_sitemaps(site_dir: str | Path) -> int:
     entries = [(urlsplit(u.findtext(f"{{{SITEMAP_NS}}}loc", "").strip()).path, u) for u in urls]
     if not entries:
         raise SitemapError(f"{root} lists no page")
-    site_path = min(path for path, _ in entries)  # the home page: the site's own path
+    # the home page's address is the site's own (the shortest one)
+    home = min(entries, key=lambda e: len(e[0]))[1].findtext(f"{{{SITEMAP_NS}}}loc", "").strip()
+    site_path = urlsplit(home).path
     written = 0
     for page in sorted(site.rglob("index.html")):
         folder = page.parent
@@ -54,7 +56,9 @@ def write_scoped_sitemaps(site_dir: str | Path) -> int:
         scope = site_path + folder.relative_to(site).as_posix() + "/"
         urlset = ET.Element(f"{{{SITEMAP_NS}}}urlset")
         urlset.extend(u for path, u in entries if path.startswith(scope))
-        if len(urlset):
-            ET.ElementTree(urlset).write(folder / "sitemap.xml", encoding="utf-8", xml_declaration=True)
-            written += 1
+        if not len(urlset):  # a page the site's sitemap leaves out (notebook pages): itself
+            url = ET.SubElement(urlset, f"{{{SITEMAP_NS}}}url")
+            ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = home + scope[len(site_path) :]
+        ET.ElementTree(urlset).write(folder / "sitemap.xml", encoding="utf-8", xml_declaration=True)
+        written += 1
     return written
