@@ -14,9 +14,9 @@ code-copy buttons are left out of the index.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -49,20 +49,19 @@ def _pages(site_dir: Path) -> list[tuple[str, Path]]:
     return pages
 
 
-async def _index(site_dir: Path) -> int:
-    from pagefind.index import IndexConfig, PagefindIndex
+def _index(site_dir: Path) -> int:
+    """Run the Pagefind binary (a subprocess that finishes writing before it exits)."""
+    from pagefind_bin_extended import get_executable
 
-    config = IndexConfig(
-        root_selector=ROOT_SELECTOR,
-        exclude_selectors=list(EXCLUDE_SELECTORS),
-        output_path=str(site_dir / BUNDLE),
-    )
-    indexed = 0
-    async with PagefindIndex(config=config) as index:  # writes the bundle on leaving
-        for url, file in _pages(site_dir):
-            await index.add_html_file(content=file.read_text(encoding="utf-8"), url=url)
-            indexed += 1
-    return indexed
+    pages = _pages(site_dir)
+    command = [str(get_executable()), "--site", str(site_dir), "--output-subdir", BUNDLE,
+               "--root-selector", ROOT_SELECTOR, "--glob", "**/index.html", "--quiet"]
+    for selector in EXCLUDE_SELECTORS:
+        command += ["--exclude-selectors", selector]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SearchIndexError(f"pagefind failed: {done.stderr or done.stdout}")
+    return len(pages)
 
 
 def build_search_index(site_dir: str | Path, languages: list[str]) -> dict[str, int]:
@@ -83,7 +82,7 @@ def build_search_index(site_dir: str | Path, languages: list[str]) -> dict[str, 
     """
     site = Path(site_dir).resolve()
     shutil.rmtree(site / BUNDLE, ignore_errors=True)
-    pages = asyncio.run(_index(site))
+    pages = _index(site)
     entry_file = site / BUNDLE / "pagefind-entry.json"
     for _ in range(120):  # the service may still be writing it when its context closes
         if entry_file.is_file() and entry_file.stat().st_size:
