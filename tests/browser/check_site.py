@@ -405,7 +405,7 @@ def search(page, query: str) -> list[dict]:
         page.wait_for_function("!document.querySelector('.pagefind-ui__result .pagefind-ui__loading')")
         if not more.is_visible():
             break
-        more.click()
+        more.evaluate("button => button.click()")  # it may sit below the panel's scroll edge
     page.wait_for_timeout(300)  # let the list settle
     return page.eval_on_selector_all(
         ".pagefind-ui__result:has(.pagefind-ui__result-link)",
