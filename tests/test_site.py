@@ -6,6 +6,7 @@ When ``site/`` is absent these tests skip, saying so; ``nox -s tests`` sets
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -98,12 +99,33 @@ def test_chapters_link_their_notebook(lang: str) -> None:
         assert any(c["cell_type"] == "code" for c in notebook["cells"])
 
 
-@pytest.mark.parametrize("lang", LANG_PREFIX)
-def test_math_is_marked_for_offline_katex(lang: str) -> None:
-    html = _page(lang, "07-autograd.md").read_text(encoding="utf-8")
-    assert 'class="arithmatex"' in html
-    assert "assets/katex/katex.min.js" in html and "assets/katex-init.js" in html
+# TeX a reader must never see, in a page's text (not code, comments or KaTeX's MathML)
+RAW_TEX = re.compile(r"\\[(\[]|\$\$|\\[a-zA-Z]+\{|\$[^$\n<]{1,80}[\\^_][^$\n<]{0,80}\$")
+_CODE_OR_KATEX = re.compile(
+    r"<(pre|code|script|style)\b.*?</\1>|<annotation\b.*?</annotation>|<!--.*?-->", re.DOTALL | re.IGNORECASE
+)
+
+
+@pytest.mark.parametrize(("lang", "name"), _pages())
+def test_math_is_typeset_at_build_time(lang: str, name: str) -> None:
+    # every formula is KaTeX markup in the HTML itself, notebook pages included; no TeX is left
+    # for a script to typeset (and none is loaded)
+    html = _page(lang, name).read_text(encoding="utf-8")
+    bare = re.findall(r'class="arithmatex">(?!<span class="katex)(.{0,40})', html)
+    assert not bare, f"formulas left as TeX: {bare[:3]}"
+    article = html[html.index("<article") : html.index("</article>")]
+    text = _CODE_OR_KATEX.sub(" ", article)
+    assert not RAW_TEX.findall(text), f"raw TeX in the page: {RAW_TEX.findall(text)[:3]}"
+    assert "katex.min.js" not in html and "auto-render" not in html and "katex-init.js" not in html
+    assert "assets/katex/katex.min.css" in html
+
+
+def test_math_pages_include_notebooks_and_fonts_ship() -> None:
+    lab = _page("en", "07-autograd-lab.ipynb").read_text(encoding="utf-8")
+    # the lab's $$…$$ and $O(h^2)$, typeset (the TeX survives only in KaTeX's MathML annotation)
+    assert lab.count('class="katex-display"') >= 1 and lab.count('class="katex"') >= 8
     assert (SITE / "assets/katex/fonts/KaTeX_Main-Regular.woff2").exists()
+    assert not (SITE / "assets/katex-init.js").exists()
 
 
 @pytest.mark.parametrize("lang", LANG_PREFIX)
@@ -113,24 +135,73 @@ def test_api_reference_renders_in_every_language(lang: str) -> None:
     assert "doc-function" in html or "doc-class" in html
 
 
-def _search_tokens(location_prefix: str) -> set[str]:
-    index = json.loads((SITE / "search/search_index.json").read_text(encoding="utf-8"))
-    separator = re.compile(index["config"]["separator"])
-    tokens = set()
-    for doc in index["docs"]:
-        if doc["location"].startswith(location_prefix):
-            tokens |= {t.lower() for t in separator.split(doc["title"] + " " + doc["text"]) if t}
-    return tokens
+def _pagefind(pattern: str) -> bytes:
+    """The decompressed Pagefind files matching ``pattern`` (they are gzip, "pagefind_dcd" + CBOR)."""
+    files = sorted((SITE / "pagefind").glob(pattern))
+    assert files, f"no Pagefind file {pattern}"
+    return b"".join(gzip.decompress(f.read_bytes()) for f in files)
 
 
-def test_search_finds_a_chinese_word_inside_a_sentence() -> None:
-    # jieba cuts Chinese text into words at build time; without it a whole sentence is one token.
-    tokens = _search_tokens("zh/07-autograd/")
-    assert "计算图" in tokens and "反向传播" in tokens
+def test_search_has_one_small_index_per_language() -> None:
+    entry = json.loads((SITE / "pagefind/pagefind-entry.json").read_text(encoding="utf-8"))
+    languages = entry["languages"]
+    assert set(languages) == set(LANG_PREFIX), f"Pagefind indexes {sorted(languages)}"
+    english = len(english_pages())
+    for lang, info in languages.items():
+        assert info["page_count"] == english, f"{lang}: {info['page_count']} pages indexed, {english} built"
+    # stemmers for English and Russian; Chinese is segmented at indexing instead
+    assert languages["en"]["wasm"] == "en" and languages["ru"]["wasm"] == "ru"
+    # Material's merged 7 MB index is gone; what a page loads first is each language's small meta
+    assert not (SITE / "search/search_index.json").exists()
+    for lang, info in languages.items():
+        meta = SITE / "pagefind" / f"pagefind.{info['hash']}.pf_meta"
+        assert meta.stat().st_size < 50_000, f"{lang} meta is {meta.stat().st_size} bytes"
+        chunks = sum(f.stat().st_size for f in (SITE / "pagefind/index").glob(f"{lang}_*.pf_index"))
+        assert chunks < 1_500_000, f"{lang} index is {chunks} bytes in all"
 
 
-def test_search_finds_a_russian_word() -> None:
-    assert "градиент" in _search_tokens("ru/07-autograd/")
+@pytest.mark.parametrize(
+    ("lang", "stem", "inflected"),
+    [("en", "normal", "normalization"), ("en", "perplex", "perplexity"),
+     ("ru", "градиент", "градиенты"), ("ru", "нормализац", "нормализация")],
+)
+def test_search_index_holds_stems(lang: str, stem: str, inflected: str) -> None:
+    # the index holds stems (so every inflected form of a word finds its pages), not the words
+    words = _pagefind(f"index/{lang}_*.pf_index")
+    assert stem.encode() in words
+    assert inflected.encode() not in words
+
+
+@pytest.mark.parametrize("word", ["梯度", "计算", "注意力"])
+def test_search_index_segments_chinese(word: str) -> None:
+    # words cut out of Chinese sentences at indexing (a sentence is not one token)
+    assert word.encode() in _pagefind("index/zh_*.pf_index")
+
+
+@pytest.mark.parametrize("lang", LANG_PREFIX)
+def test_search_excerpts_are_readable_text(lang: str) -> None:
+    fragments = _pagefind(f"fragment/{lang}_*.pf_fragment").decode("utf-8")
+    titles = re.findall(r'"title":"([^"]*)"', fragments)
+    assert titles and not [t for t in titles if "¶" in t or "\u200b" in t], "titles with ¶ or ZWSP"
+    # Pagefind marks its own Chinese word breaks with U+200B inside fragments and drops them
+    # from excerpts; the text must carry no TeX and no permalink sign
+    assert not RAW_TEX.findall(fragments), f"raw TeX in {lang} excerpts: {RAW_TEX.findall(fragments)[:3]}"
+    assert "¶" not in fragments
+
+
+def test_every_language_selector_probe_finds_a_sitemap() -> None:
+    # Material fetches sitemap.xml beside each <link rel="alternate"> of a page
+    missing = set()
+    for lang, name in _pages():
+        page = _page(lang, name)
+        for href in re.findall(r'<link rel="alternate" href="([^"]+)" hreflang=', page.read_text(encoding="utf-8")):
+            target = (page.parent / href).resolve() / "sitemap.xml"
+            if not target.is_file():
+                missing.add(str(target.relative_to(SITE.resolve())))
+            else:
+                urls = re.findall(r"<loc>([^<]+)</loc>", target.read_text(encoding="utf-8"))
+                assert urls, f"{target} lists no page"
+    assert not missing, f"sitemap probes that would 404: {sorted(missing)[:5]}"
 
 
 def test_site_names_are_translated() -> None:

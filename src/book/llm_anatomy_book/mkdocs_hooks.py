@@ -6,8 +6,7 @@ mkdocs-static-i18n builds the site once per language by running the whole build 
   language (mkdocstrings reads it before the i18n plugin sets it, which left its labels one
   language behind), ``LLM_ANATOMY_LANG`` for figure labels, and a fresh markdown-exec state
   (a chapter's session must not see the previous language's variables), and autorefs'
-  anchor maps emptied (each language has its own API page), and jieba given the glossary's
-  Chinese terms as a user dictionary for the search index.
+  anchor maps emptied (each language has its own API page).
 * ``on_files`` runs after the i18n plugin, which rebuilt the file list and dropped
   mkdocs-jupyter's wrapper of notebook pages: without this hook a notebook page is written
   as raw JSON and ``--strict`` still passes.
@@ -21,14 +20,19 @@ mkdocs-static-i18n builds the site once per language by running the whole build 
 * ``on_page_content`` also links plain-text chapter references
   (:mod:`llm_anatomy_book.chapter_links`) and gives a notebook page's headings the ids and
   table of contents of a Markdown page (:mod:`llm_anatomy_book.notebook_page`).
+* ``on_page_content`` also typesets every formula with KaTeX (``llm_anatomy_book.math``).
+* ``on_post_build``, once all languages are built, writes the per-language search index
+  (``llm_anatomy_book.search``) and a sitemap in every page folder (``llm_anatomy_book.sitemaps``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path, PurePosixPath
 
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import Files
 
@@ -36,8 +40,10 @@ from llm_anatomy_book import chapter_links, notebook_page, timing
 from llm_anatomy_book.blocks import DEFAULT_LANGUAGE, LANGUAGES
 from llm_anatomy_book.excerpts import mark_code_blocks
 from llm_anatomy_book.footer import build_date
-from llm_anatomy_book.glossary import load as load_glossary
+from llm_anatomy_book.math import MathError, render_page_math
 from llm_anatomy_book.notebooks import CHAPTER_NAME, colab_url, notebook_name, write_notebook
+from llm_anatomy_book.search import build_search_index
+from llm_anatomy_book.sitemaps import write_scoped_sitemaps
 from llm_anatomy.plot import LANG_ENV_VAR
 
 DOWNLOAD_LABEL = {"en": "Download this chapter as a Jupyter notebook", "zh": "下载本章的 Jupyter 笔记本", "ru": "Скачать главу как блокнот Jupyter"}
@@ -63,21 +69,8 @@ def on_config(config):
     autorefs = config.plugins.get("autorefs")
     for url_map in ("_primary_url_map", "_secondary_url_map", "_title_map", "_breadcrumbs_map", "_abs_url_map"):
         getattr(autorefs, url_map, {}).clear()
-    _glossary_words_for_search(config)
     config.extra["build_date"] = build_date()  # shown in the footer (theme/partials/copyright.html)
     return config
-
-
-def _glossary_words_for_search(config) -> None:
-    """Teach jieba the glossary's Chinese terms, so that search finds 计算图 as one word."""
-    search = config.plugins.get("material/search") or config.plugins.get("search")
-    if search is None:
-        return
-    user_dict = Path(config.config_file_path).parent / ".cache" / "jieba-glossary.txt"
-    user_dict.parent.mkdir(parents=True, exist_ok=True)
-    words = sorted({t.zh for t in load_glossary() if " " not in t.zh})
-    user_dict.write_text("".join(f"{w} 100000 n\n" for w in words), encoding="utf-8")
-    search.config.jieba_dict_user = str(user_dict)
 
 
 class _Alternate:
@@ -138,6 +131,10 @@ def notebook_links(href: str, lang: str, colab: str | None = None) -> str:
 @event_priority(1000)  # the first thing after it rendered
 def on_page_content(html: str, page, config, files) -> str:
     timing.stop(page.file.src_uri, _language(config))
+    try:
+        html = render_page_math(html, config.docs_dir)
+    except MathError as exc:
+        raise PluginError(f"{page.file.src_uri} ({_language(config)}): {exc}") from None
     html = mark_code_blocks(html, page, _language(config))  # excerpts, outputs, skipped blocks
     name = PurePosixPath(page.file.src_uri).name
     html = chapter_links.link_page(html, page, files)
@@ -163,6 +160,13 @@ def on_post_page(output: str, page, config) -> str:
     return output
 
 
+@event_priority(-150)  # after the i18n plugin's, which builds the other languages
 def on_post_build(config) -> None:
     site = Path(config.site_dir)  # site/ for the default language, site/<lang>/ for the others
     timing.write((site if _language(config) == DEFAULT_LANGUAGE else site.parent) / "build-times.json")
+    i18n = config.plugins.get("i18n")
+    if i18n is not None and i18n.building:
+        return  # an inner (zh, ru) build: the site is complete only at the outer one's end
+    sitemaps = write_scoped_sitemaps(config.site_dir)
+    pages = build_search_index(config.site_dir, list(i18n.build_languages) if i18n else [config.theme["language"]])
+    logging.getLogger("mkdocs.hooks").info(f"Pagefind search index, pages per language: {pages}; {sitemaps} folder sitemaps")
