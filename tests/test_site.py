@@ -100,6 +100,7 @@ def test_chapters_link_their_notebook(lang: str) -> None:
 
 
 # TeX a reader must never see, in a page's text (not code, comments or KaTeX's MathML)
+EXCERPT_TEX = re.compile(r"\\\(|\\\[|\$\$|\\(?:frac|sum|mathbf|mathrm|partial|sqrt|top|sigma|alpha|beta|theta|cdot|log|exp)\b")
 RAW_TEX = re.compile(r"\\[(\[]|\$\$|\\[a-zA-Z]+\{|\$[^$\n<]{1,80}[\\^_][^$\n<]{0,80}\$")
 _CODE_OR_KATEX = re.compile(
     r"<(pre|code|script|style)\b.*?</\1>|<annotation\b.*?</annotation>|<!--.*?-->", re.DOTALL | re.IGNORECASE
@@ -162,7 +163,7 @@ def test_search_has_one_small_index_per_language() -> None:
 
 @pytest.mark.parametrize(
     ("lang", "stem", "inflected"),
-    [("en", "normal", "normalization"), ("en", "perplex", "perplexity"),
+    [("en", "normal", "normalization"), ("en", "perplex", "perplexities"),
      ("ru", "градиент", "градиенты"), ("ru", "нормализац", "нормализация")],
 )
 def test_search_index_holds_stems(lang: str, stem: str, inflected: str) -> None:
@@ -180,13 +181,18 @@ def test_search_index_segments_chinese(word: str) -> None:
 
 @pytest.mark.parametrize("lang", LANG_PREFIX)
 def test_search_excerpts_are_readable_text(lang: str) -> None:
-    fragments = _pagefind(f"fragment/{lang}_*.pf_fragment").decode("utf-8")
-    titles = re.findall(r'"title":"([^"]*)"', fragments)
-    assert titles and not [t for t in titles if "¶" in t or "\u200b" in t], "titles with ¶ or ZWSP"
-    # Pagefind marks its own Chinese word breaks with U+200B inside fragments and drops them
-    # from excerpts; the text must carry no TeX and no permalink sign
-    assert not RAW_TEX.findall(fragments), f"raw TeX in {lang} excerpts: {RAW_TEX.findall(fragments)[:3]}"
-    assert "¶" not in fragments
+    # each fragment is one page's record: "pagefind_dcd" then JSON with its text and title
+    records = [json.loads(gzip.decompress(f.read_bytes()).removeprefix(b"pagefind_dcd"))
+               for f in sorted((SITE / "pagefind").glob(f"fragment/{lang}_*.pf_fragment"))]
+    assert records, f"no Pagefind fragments for {lang}"
+    for record in records:
+        title = record["meta"].get("title", "")
+        assert "¶" not in title and "\u200b" not in title, f"{record['url']}: title {title!r}"
+        # Pagefind marks its own Chinese word breaks with U+200B inside the content and drops
+        # them from excerpts; the text must carry no TeX and no permalink sign
+        tex = EXCERPT_TEX.findall(record["content"])  # code is indexed too: only TeX's own delimiters and commands
+        assert not tex, f"{record['url']}: raw TeX {tex[:3]}"
+        assert "¶" not in record["content"], f"{record['url']}: a permalink sign in the text"
 
 
 def test_every_language_selector_probe_finds_a_sitemap() -> None:
