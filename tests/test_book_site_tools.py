@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from llm_anatomy_book.blocks import DOCS
-from llm_anatomy_book.math import MathError, katex, render_page_math, KATEX_JS
+from llm_anatomy_book.math import KATEX_JS, MathError, katex, render_page_math
 from llm_anatomy_book.sitemaps import SitemapError, write_scoped_sitemaps
 
 NOTEBOOK_CELL = (
@@ -83,7 +83,7 @@ def test_every_page_folder_gets_the_sitemap_of_its_scope(tmp_path) -> None:
         (tmp_path / page).mkdir(parents=True, exist_ok=True)
         (tmp_path / page / "index.html").write_text("<html></html>")
     plain = ["", "07-autograd/", "07-autograd/", "", "12-attention/"]
-    (tmp_path / "sitemap.xml").write_text(SITEMAP.format("\n".join(URL.format(p, q) for p, q in zip(pages, plain))))
+    (tmp_path / "sitemap.xml").write_text(SITEMAP.format("\n".join(URL.format(p, q) for p, q in zip(pages, plain, strict=True))))
     root_before = (tmp_path / "sitemap.xml").read_text()
 
     (tmp_path / "07-autograd-lab").mkdir()  # a page the site's sitemap leaves out

@@ -9,6 +9,8 @@ import nbformat
 import pytest
 import torch
 
+from llm_anatomy.device import get_device
+from llm_anatomy.plot import show, to_svg, tr
 from llm_anatomy_book.blocks import (
     DOCS,
     BookError,
@@ -21,8 +23,6 @@ from llm_anatomy_book.glossary import load as load_glossary
 from llm_anatomy_book.glossary import markdown_table
 from llm_anatomy_book.notebooks import chapter_notebook
 from llm_anatomy_book.runner import PageRunner
-from llm_anatomy.device import get_device
-from llm_anatomy.plot import show, to_svg, tr
 
 PAGE = '''# A page
 

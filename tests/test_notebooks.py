@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from llm_anatomy_book.blocks import (
     DOCS,
     LANGUAGES,

@@ -297,7 +297,7 @@ def test_page_marks_excerpts_outputs_and_test_markers(name: str, lang: str) -> N
     listings = [b for b in source if b.kind == "listing"]
     excerpts = [b for b in page if b.excerpt]
     assert [b.code.strip("\n") for b in excerpts] == [b.code.strip("\n") for b in listings]
-    assert all(b.excerpt == excerpt_of(t)[0] for b, s in zip(excerpts, listings) for t in s.listing_targets())
+    assert all(b.excerpt == excerpt_of(t)[0] for b, s in zip(excerpts, listings, strict=True) for t in s.listing_targets())
 
     outputs = [b for b in page if b.output]
     exec_outputs = [b for b in source if b.kind == "exec" and b.options.get("result")]

@@ -19,12 +19,12 @@ from tiktoken._educational import bpe_train
 from tiktoken_ext.openai_public import r50k_pat_str
 
 from llm_anatomy.data import stdlib_corpus
-from llm_anatomy.tokenizer import gpt2
 from llm_anatomy.tokenizer import (
     GPT2_SPLIT_PATTERN,
     BPETokenizer,
     SimpleTokenizer,
     build_vocab,
+    gpt2,
     gpt2_ranks_file,
     load_gpt2_encoding,
     merge_pair,

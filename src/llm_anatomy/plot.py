@@ -215,7 +215,7 @@ def _slant_crowded_ticks(fig: Figure) -> None:
             (t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_visible() and t.get_text()),
             key=lambda b: b.x0,
         )
-        if any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:])):
+        if any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:], strict=False)):
             ax.tick_params(axis="x", labelrotation=30)
             for label in ax.get_xticklabels():
                 label.set_horizontalalignment("right")

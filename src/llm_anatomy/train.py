@@ -647,7 +647,7 @@ def train(
                 group["lr"] = schedule(step)
         lr = optimizer.param_groups[0]["lr"]
         optimizer.zero_grad(set_to_none=True)
-        n_tokens = 0
+        n_tokens, step_loss = 0, 0.0
         for micro in range(cfg.accumulation_steps):  # gradients add up over the micro-batches
             inputs, targets = stream.next_batch()
             last = micro == cfg.accumulation_steps - 1
@@ -655,7 +655,7 @@ def train(
                 with precision_context(device, cfg.precision):
                     loss = loss_batch(net, inputs, targets) / cfg.accumulation_steps  # float32
                 (loss if scaler is None else scaler.scale(loss)).backward()
-            step_loss = loss.detach() if micro == 0 else step_loss + loss.detach()
+            step_loss = step_loss + loss.detach()  # the step's mean loss, summed over micro-batches
             n_tokens += inputs.numel()
         if scaler is not None:
             scaler.unscale_(optimizer)  # the true gradients, for clipping and the logged norm

@@ -277,7 +277,7 @@ def mark_chapter(html: str, blocks: list[CodeBlock], lang: str, page: str = "") 
             "(a block rendered in an unexpected way): cannot mark excerpts and outputs"
         )
     out, last = [], 0
-    for match, (role, block) in zip(rendered, expected):
+    for match, (role, block) in zip(rendered, expected, strict=True):
         div = match.group(0)
         if role == "code" and not _same_code(_text(match["body"]), block.code):
             raise BookError(f"{block.label()}: the rendered block does not show the Markdown block's code")

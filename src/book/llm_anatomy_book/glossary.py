@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import yaml
 
 from llm_anatomy.plot import current_language
+
 from .blocks import DOCS, LANGUAGES, BookError
 
 GLOSSARY = DOCS / "glossary.yml"

@@ -36,6 +36,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import Files
 
+from llm_anatomy.plot import LANG_ENV_VAR
 from llm_anatomy_book import chapter_links, notebook_page, timing
 from llm_anatomy_book.blocks import DEFAULT_LANGUAGE, LANGUAGES
 from llm_anatomy_book.excerpts import mark_code_blocks
@@ -44,7 +45,6 @@ from llm_anatomy_book.math import MathError, render_page_math
 from llm_anatomy_book.notebooks import CHAPTER_NAME, colab_url, notebook_name, write_notebook
 from llm_anatomy_book.search import build_search_index
 from llm_anatomy_book.sitemaps import write_scoped_sitemaps
-from llm_anatomy.plot import LANG_ENV_VAR
 
 DOWNLOAD_LABEL = {"en": "Download this chapter as a Jupyter notebook", "zh": "下载本章的 Jupyter 笔记本", "ru": "Скачать главу как блокнот Jupyter"}
 COLAB_LABEL = {"en": "Open in Colab", "zh": "在 Colab 中打开", "ru": "Открыть в Colab"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-
 # --8<-- [start:config]
 INITS = ("gpt2", "torch")  # GPT-2's initialisation, or torch's per-module defaults
 
