@@ -38,7 +38,7 @@ from mkdocs.structure.files import Files
 
 from llm_anatomy.plot import LANG_ENV_VAR
 from llm_anatomy_book import chapter_links, notebook_page, timing
-from llm_anatomy_book.blocks import DEFAULT_LANGUAGE, LANGUAGES
+from llm_anatomy_book.blocks import LANGUAGES
 from llm_anatomy_book.excerpts import mark_code_blocks
 from llm_anatomy_book.footer import build_date
 from llm_anatomy_book.math import MathError, render_page_math
@@ -108,9 +108,14 @@ def on_files(files: Files, config) -> Files:
     return files
 
 
+def _page_name(page) -> str:
+    """The page's file name without its language folder: the same key in every language."""
+    return PurePosixPath(getattr(page.file, "norm_src_uri", page.file.src_uri)).name
+
+
 @event_priority(-1000)  # the last thing before the page renders
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    timing.start(page.file.src_uri, _language(config))
+    timing.start(_page_name(page), _language(config))
     return markdown
 
 
@@ -130,7 +135,7 @@ def notebook_links(href: str, lang: str, colab: str | None = None) -> str:
 
 @event_priority(1000)  # the first thing after it rendered
 def on_page_content(html: str, page, config, files) -> str:
-    timing.stop(page.file.src_uri, _language(config))
+    timing.stop(_page_name(page), _language(config))
     try:
         html = render_page_math(html, config.docs_dir)
     except MathError as exc:
@@ -162,11 +167,10 @@ def on_post_page(output: str, page, config) -> str:
 
 @event_priority(-150)  # after the i18n plugin's, which builds the other languages
 def on_post_build(config) -> None:
-    site = Path(config.site_dir)  # site/ for the default language, site/<lang>/ for the others
-    timing.write((site if _language(config) == DEFAULT_LANGUAGE else site.parent) / "build-times.json")
     i18n = config.plugins.get("i18n")
     if i18n is not None and i18n.building:
         return  # an inner (zh, ru) build: the site is complete only at the outer one's end
+    timing.write(Path(config.site_dir) / "build-times.json")  # every language's pages by now
     sitemaps = write_scoped_sitemaps(config.site_dir)
     pages = build_search_index(config.site_dir, list(i18n.build_languages) if i18n else [config.theme["language"]])
     logging.getLogger("mkdocs.hooks").info(f"Pagefind search index, pages per language: {pages}; {sitemaps} folder sitemaps")
