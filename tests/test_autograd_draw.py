@@ -10,7 +10,7 @@ from llm_anatomy.autograd import MLP, Value, draw_graph, topological_order
 
 
 def texts(fig: Figure, gid: str) -> list[str]:
-    return [t.get_text() for t in fig.axes[0].texts if t.get_gid() == gid]
+    return [t.get_text() for t in fig.axes[0].texts if (t.get_gid() or "").split("-")[0] == gid]
 
 
 def test_draws_one_box_per_value_and_one_circle_per_operation():

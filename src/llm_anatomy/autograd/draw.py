@@ -81,11 +81,11 @@ def draw_graph(root: Value, figsize: tuple[float, float] | None = None) -> Figur
         for row, node in enumerate(column):
             y = (len(column) - 1) / 2 - row
             boxes[node] = ax.text(3 * d, y, _node_text(node), ha="center", va="center",
-                                  fontsize=9, linespacing=1.25, bbox=VALUE_STYLE, gid="value")
+                                  fontsize=9, linespacing=1.25, bbox=VALUE_STYLE, gid=f"value-{len(boxes)}")  # ids unique in the SVG
             if node.op:
                 symbol = OP_SYMBOLS.get(node.op, node.op)
                 op = ax.text(3 * d - 1.45, y, symbol, ha="center", va="center", fontsize=10,
-                             bbox=OP_STYLE, gid="op")
+                             bbox=OP_STYLE, gid=f"op-{len(boxes) - 1}")
                 _arrow(ax, op, boxes[node])
                 for child in node.children:
                     _arrow(ax, boxes[child], op)
