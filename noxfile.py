@@ -28,12 +28,13 @@ PROJECTS = ("pyproject.toml", "src/book/pyproject.toml")  # a change to either r
 # The peer GPT implementation the tests and benchmarks compare with, installed --no-deps: it
 # requires tensorflow and jupyterlab, which its model code (torch only) does not use.
 PEER = "llms-from-scratch==1.0.19"
-QUIET = {"NO_MKDOCS_2_WARNING": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning:jieba"}
+# The environment of every build and test run: mkdocs' 2.0 notice off, and (below) GPT-2's ranks.
+BOOK_ENV = {"NO_MKDOCS_2_WARNING": "1"}
 # GPT-2's rank file for an offline build (chapter 11): beside the repository when it is there;
 # without it, the package downloads the file once (see llm_anatomy.tokenizer.gpt2).
 _RANKS = ROOT.parent / "shared" / "data" / "gpt2.tiktoken"
 if "LLM_ANATOMY_GPT2_RANKS" not in os.environ and _RANKS.is_file():
-    QUIET["LLM_ANATOMY_GPT2_RANKS"] = str(_RANKS)
+    BOOK_ENV["LLM_ANATOMY_GPT2_RANKS"] = str(_RANKS)
 
 
 def _book_python(session: nox.Session, name: str = "book", torch: str = TORCH) -> str:
@@ -56,7 +57,7 @@ def _book_python(session: nox.Session, name: str = "book", torch: str = TORCH) -
 def docs(session: nox.Session) -> None:
     """Build the site in all three languages, strictly (any warning fails)."""
     python = _book_python(session)
-    session.run(python, "-m", "mkdocs", "build", "--strict", *session.posargs, env=QUIET, external=True)
+    session.run(python, "-m", "mkdocs", "build", "--strict", *session.posargs, env=BOOK_ENV, external=True)
     session.log(f"site built in {ROOT / 'site'}; seconds per page and language (site/build-times.json):")
     session.run(python, "-m", "llm_anatomy_book", "build-times", external=True)
 
@@ -67,8 +68,8 @@ def tests(session: nox.Session) -> None:
     python = _book_python(session)
     if not (ROOT / "site" / "index.html").exists():
         session.log("site/ is not built yet: building it first (the site tests need it)")
-        session.run(python, "-m", "mkdocs", "build", "--strict", env=QUIET, external=True)
-    env = {**QUIET, "LLM_ANATOMY_REQUIRE_SITE": "1"}
+        session.run(python, "-m", "mkdocs", "build", "--strict", env=BOOK_ENV, external=True)
+    env = {**BOOK_ENV, "LLM_ANATOMY_REQUIRE_SITE": "1"}
     session.run(python, "-m", "pytest", *(session.posargs or ["-q"]), env=env, external=True)
 
 
@@ -76,7 +77,7 @@ def tests(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Preview the site with live reload on http://127.0.0.1:8000/llm-anatomy/ (the path of site_url)."""
     python = _book_python(session)
-    session.run(python, "-m", "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", *session.posargs, env=QUIET, external=True)
+    session.run(python, "-m", "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", *session.posargs, env=BOOK_ENV, external=True)
 
 
 @nox.session(venv_backend="none")
@@ -90,7 +91,7 @@ def notebooks(session: nox.Session) -> None:
     """
     python = _book_python(session)
     session.run(python, "-m", "llm_anatomy_book", "notebooks", "build/notebooks", "--execute", "--torch", TORCH,
-                *session.posargs, env=QUIET, external=True)
+                *session.posargs, env=BOOK_ENV, external=True)
 
 
 @nox.session(venv_backend="none")
@@ -110,7 +111,7 @@ def gpu(session: nox.Session) -> None:
     python = os.environ.get("LLM_ANATOMY_GPU_PYTHON") or _book_python(
         session, name="book-gpu", torch=os.environ.get("LLM_ANATOMY_TORCH_GPU", "torch"))
     session.run(python, "-c", "from llm_anatomy.device import get_device; print('running on', get_device('cuda'))", external=True)
-    env = {**QUIET, "LLM_ANATOMY_DEVICE": "cuda"}
+    env = {**BOOK_ENV, "LLM_ANATOMY_DEVICE": "cuda"}
     session.run(python, "-m", "mkdocs", "build", "--strict", env=env, external=True)
     session.run(python, "-m", "pytest", "-q", "--device", "cuda", *session.posargs, env={**env, "LLM_ANATOMY_REQUIRE_SITE": "1"}, external=True)
 
@@ -154,5 +155,5 @@ def browser(session: nox.Session) -> None:
     python = _book_python(session)
     session.run(python, "-m", "pip", "install", "-q", "-e", ".[browser]", external=True)
     if not (ROOT / "site" / "index.html").exists():
-        session.run(python, "-m", "mkdocs", "build", "--strict", env=QUIET, external=True)
+        session.run(python, "-m", "mkdocs", "build", "--strict", env=BOOK_ENV, external=True)
     session.run(python, "tests/browser/check_site.py", *session.posargs, external=True)
